@@ -103,6 +103,10 @@ class _Wire(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    def to_wire(self) -> Any:
+        """The JSON value as ComfyUI would send it: fields never set are left out, not sent as null."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
 
 # --- protocol constants -------------------------------------------------------------------------
 
@@ -284,63 +288,73 @@ class LogsData(_Wire):
     size: _TerminalSize | None = None
 
 
-class StatusMessage(_Wire):
-    type: Literal[MessageType.STATUS]
+class _Message(_Wire):
+    """A websocket text message ``{"type": ..., "data": {...}}``; ``type`` is set by the class."""
+
+    type: MessageType
+
+    def to_wire(self) -> Any:
+        body: dict[str, Any] = super().to_wire()
+        return body if "type" in body else {"type": str(self.type), **body}
+
+
+class StatusMessage(_Message):
+    type: Literal[MessageType.STATUS] = MessageType.STATUS
     data: StatusData
 
 
-class ExecutionStartMessage(_Wire):
-    type: Literal[MessageType.EXECUTION_START]
+class ExecutionStartMessage(_Message):
+    type: Literal[MessageType.EXECUTION_START] = MessageType.EXECUTION_START
     data: ExecutionStartData
 
 
-class ExecutionCachedMessage(_Wire):
-    type: Literal[MessageType.EXECUTION_CACHED]
+class ExecutionCachedMessage(_Message):
+    type: Literal[MessageType.EXECUTION_CACHED] = MessageType.EXECUTION_CACHED
     data: ExecutionCachedData
 
 
-class ExecutingMessage(_Wire):
-    type: Literal[MessageType.EXECUTING]
+class ExecutingMessage(_Message):
+    type: Literal[MessageType.EXECUTING] = MessageType.EXECUTING
     data: ExecutingData
 
 
-class ProgressMessage(_Wire):
-    type: Literal[MessageType.PROGRESS]
+class ProgressMessage(_Message):
+    type: Literal[MessageType.PROGRESS] = MessageType.PROGRESS
     data: ProgressData
 
 
-class ProgressStateMessage(_Wire):
-    type: Literal[MessageType.PROGRESS_STATE]
+class ProgressStateMessage(_Message):
+    type: Literal[MessageType.PROGRESS_STATE] = MessageType.PROGRESS_STATE
     data: ProgressStateData
 
 
-class ExecutedMessage(_Wire):
-    type: Literal[MessageType.EXECUTED]
+class ExecutedMessage(_Message):
+    type: Literal[MessageType.EXECUTED] = MessageType.EXECUTED
     data: ExecutedData
 
 
-class ExecutionSuccessMessage(_Wire):
-    type: Literal[MessageType.EXECUTION_SUCCESS]
+class ExecutionSuccessMessage(_Message):
+    type: Literal[MessageType.EXECUTION_SUCCESS] = MessageType.EXECUTION_SUCCESS
     data: ExecutionSuccessData
 
 
-class ExecutionErrorMessage(_Wire):
-    type: Literal[MessageType.EXECUTION_ERROR]
+class ExecutionErrorMessage(_Message):
+    type: Literal[MessageType.EXECUTION_ERROR] = MessageType.EXECUTION_ERROR
     data: ExecutionErrorData
 
 
-class ExecutionInterruptedMessage(_Wire):
-    type: Literal[MessageType.EXECUTION_INTERRUPTED]
+class ExecutionInterruptedMessage(_Message):
+    type: Literal[MessageType.EXECUTION_INTERRUPTED] = MessageType.EXECUTION_INTERRUPTED
     data: ExecutionInterruptedData
 
 
-class FeatureFlagsMessage(_Wire):
-    type: Literal[MessageType.FEATURE_FLAGS]
+class FeatureFlagsMessage(_Message):
+    type: Literal[MessageType.FEATURE_FLAGS] = MessageType.FEATURE_FLAGS
     data: FeatureFlags
 
 
-class LogsMessage(_Wire):
-    type: Literal[MessageType.LOGS]
+class LogsMessage(_Message):
+    type: Literal[MessageType.LOGS] = MessageType.LOGS
     data: LogsData
 
 
@@ -486,6 +500,7 @@ class PromptRequest(_Wire):
     partial_execution_targets: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The request body; optional fields left as None are not sent."""
         body: dict[str, Any] = self.model_dump(mode="json", exclude_none=True)
         return body
 
@@ -562,10 +577,10 @@ class QueueItem(_Wire):
         return [
             fields["number"],
             fields["prompt_id"],
-            fields["prompt"],
-            fields["extra_data"],
-            fields["outputs_to_execute"],
-            *fields["rest"],
+            fields.get("prompt", {}),
+            fields.get("extra_data", {}),
+            fields.get("outputs_to_execute", []),
+            *fields.get("rest", []),
         ]
 
     @property
