@@ -417,19 +417,35 @@ JobEvent = (
     | JobCancelled
 )
 BackendEvent = BackendRegistered | BackendLost | BackendDisabled | BackendEnabled
-Event = Annotated[JobEvent | BackendEvent, Field(discriminator="type")]
+
+
+def _event_union() -> Any:
+    # Project events live in their own module (they import EventBase from here).
+    from orch_common.contracts.projects import ProjectEvent
+
+    return Annotated[JobEvent | BackendEvent | ProjectEvent, Field(discriminator="type")]
+
+
+Event = JobEvent | BackendEvent
+"""Static type of a job or backend event; `parse_event` also returns project events."""
 
 TERMINAL_EVENT_TYPES = frozenset({"job.succeeded", "job.failed", "job.cancelled"})
 
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_ADAPTER: TypeAdapter[Any] | None = None
 
 
-def parse_event(data: bytes | str | dict[str, Any]) -> Event:
-    """Parse a stored or published event (JSON bytes/str or a dict). Raises pydantic.ValidationError."""
+def parse_event(data: bytes | str | dict[str, Any]) -> Any:
+    """Parse a stored or published event (JSON bytes/str or a dict) of any kind. Raises pydantic.ValidationError.
+
+    Returns a concrete event model (`JobSubmitted`, `BackendLost`, `ProjectSaved`, …).
+    """
+    global _ADAPTER
+    if _ADAPTER is None:
+        _ADAPTER = TypeAdapter(_event_union())
     if isinstance(data, dict):
         return _ADAPTER.validate_python(data)
     return _ADAPTER.validate_json(data)
 
 
-def event_subject(event: Event) -> str:
+def event_subject(event: EventBase) -> str:
     return event.subject

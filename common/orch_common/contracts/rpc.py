@@ -32,6 +32,9 @@ class RpcVerb(StrEnum):
     JOBS_GET = "jobs.get"
     JOBS_EVENTS = "jobs.events"
     BACKENDS_LIST = "backends.list"
+    PROJECTS_LIST = "projects.list"
+    PROJECTS_GET = "projects.get"  # {"project_id", "version"?} → {"id", "version", "document", "deleted"}
+    PROJECTS_VERSIONS = "projects.versions"  # {"project_id"} → [{"version", "saved_at", "name", "restored_from"}]
     PING = "ping"
 
 
