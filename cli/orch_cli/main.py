@@ -22,6 +22,7 @@ app = typer.Typer(
 # One line per subcommand module; each module's `register(app)` adds its command(s).
 COMMAND_MODULES = (
     "orch_cli.commands.nats",
+    "orch_cli.commands.up",
     "orch_cli.commands.sim",
     "orch_cli.commands.convert",
 )

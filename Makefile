@@ -1,0 +1,34 @@
+# The two commands a user needs: `make run` and `make test`. Everything else is here for developers.
+SHELL := /bin/bash
+PY := .venv/bin/python
+ORCH := .venv/bin/orch
+
+.PHONY: install install-python install-ui install-browser run test test-python test-ui lint bench clean
+
+install: install-python install-ui
+
+install-python:
+	@bash scripts/install.sh python
+
+install-ui:
+	@bash scripts/install.sh ui
+
+install-browser:
+	@bash scripts/install.sh browser
+
+run: install
+	$(ORCH) up
+
+lint: install-python
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+test: install install-browser lint
+	$(PY) -m pytest -q
+	@bash scripts/install.sh ui-test
+
+bench: install
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf .venv services/ui/node_modules services/ui/dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from orch_cli.main import app
+
+app()
