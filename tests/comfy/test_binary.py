@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from orch_common.comfy.binary import (
     BinaryEventType,
     ImageFormat,

@@ -18,18 +18,18 @@ A 200 from ``POST /prompt`` with non-empty ``node_errors`` is not an error: it i
 whose ``partial`` is true (some outputs will not be produced).
 
 Foreign errors (httpx, websockets, OSError, HTTP statuses) are mapped into this tree in one place:
-:func:`error_for_response` and :func:`error_for_exception`.
+:func:`error_for_response` for HTTP replies and :func:`error_for_exception` for everything raised.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from orch_common.comfy.wire import ErrorDetail, NodeError, ValidationErrorBody
 
@@ -194,14 +194,33 @@ def error_for_response(response: httpx.Response) -> ComfyHTTPError:
     return ComfyHTTPError(f"{what} answered {status}: {body.strip()[:500]}", status=status, body=body, url=url)
 
 
+def _error_for_status(status: int, what: str, url: str) -> ComfyHTTPError:
+    """The error for a websocket upgrade refused with an HTTP status (no body to look at)."""
+    if status == 403:
+        return ComfyOriginRejected(f"{what}: refused by the server's Origin check (403)", status=status, url=url)
+    if status == 404:
+        return ComfyNotFound(f"{what}: not found (404)", status=status, url=url)
+    if status >= 500:
+        return ComfyServerError(f"{what}: failed on the server ({status})", status=status, url=url)
+    return ComfyHTTPError(f"{what}: the server answered {status}", status=status, url=url)
+
+
 def error_for_exception(exc: BaseException, what: str) -> ComfyError:
-    """The error for a transport failure while doing ``what`` (e.g. ``"GET http://h/queue"``)."""
+    """The error for a failure raised while doing ``what`` (e.g. ``"GET http://h/queue"``)."""
     if isinstance(exc, ComfyError):
         return exc
     if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
         return ComfyTimeout(f"{what}: timed out ({type(exc).__name__})")
-    if isinstance(exc, httpx.TransportError | ConnectionError | socket.gaierror | OSError):
+    if isinstance(exc, InvalidStatus):
+        return _error_for_status(exc.response.status_code, what, "")
+    if isinstance(exc, InvalidURI):
+        return ComfyConnectionError(f"{what}: not a websocket URL: {exc}")
+    if isinstance(exc, InvalidHandshake):
+        return ComfyProtocolError(f"{what}: websocket handshake failed: {exc}")
+    if isinstance(exc, ConnectionClosed):
+        return ComfyConnectionError(f"{what}: the websocket closed: {exc}")
+    if isinstance(exc, httpx.TransportError | OSError):
         return ComfyConnectionError(f"{what}: cannot reach the server: {exc or type(exc).__name__}")
-    if isinstance(exc, ValueError | ValidationError):
+    if isinstance(exc, ValueError):
         return ComfyProtocolError(f"{what}: unexpected reply: {exc}")
     return ComfyError(f"{what}: {type(exc).__name__}: {exc}")
