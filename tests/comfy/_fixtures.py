@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "comfyui"
+from tests.helpers import FIXTURES
 
 
 def load_json(name: str) -> Any:

@@ -127,18 +127,20 @@ class ComfyServerError(ComfyHTTPError):
 
 
 def _describe_validation(error: ErrorDetail, node_errors: dict[str, NodeError]) -> str:
+    """``<type>: <message> (<details>); node <id> (<class>) input '<name>': <type>: <message>``."""
     head = f"{error.type}: {error.message}"
     if error.details:
         head += f" ({error.details})"
-    for node_id, node_error in node_errors.items():
-        for item in node_error.errors:
-            where = f"node {node_id} ({node_error.class_type})"
-            input_name = item.extra_info.get("input_name") if isinstance(item.extra_info, dict) else None
-            if input_name:
-                where += f" input {input_name!r}"
-            more = f" and {len(node_errors) - 1} more node(s)" if len(node_errors) > 1 else ""
-            return f"{head}; {where}: {item.type}: {item.message}{more}"
-    return head
+    first = next(((nid, ne, item) for nid, ne in node_errors.items() for item in ne.errors), None)
+    if first is None:
+        return head
+    node_id, node_error, item = first
+    where = f"node {node_id} ({node_error.class_type})"
+    input_name = item.extra_info.get("input_name")
+    if input_name:
+        where += f" input {input_name!r}"
+    more = f" (and {len(node_errors) - 1} more failing node(s))" if len(node_errors) > 1 else ""
+    return f"{head}; {where}: {item.type}: {item.message}{more}"
 
 
 def _body_text(response: httpx.Response) -> str:
