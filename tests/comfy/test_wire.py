@@ -50,6 +50,7 @@ def test_every_recorded_text_message_parses_to_its_model(name):
         assert not isinstance(message, UnknownMessage), raw
         assert message.type == raw["type"]
         assert message.to_wire() == raw
+        assert message.model_dump(mode="json") == raw
 
 
 def test_the_recordings_cover_every_modelled_message_type():
@@ -143,7 +144,7 @@ def test_executed_outputs_walk_into_typed_items():
         for raw in ws_trace(name)
         if isinstance(m := parse_ws_message(raw), ExecutedMessage)
     ]
-    items = [item for message in executed for item in message.data.items()]
+    items = [item for message in executed for item in message.data.output_items()]
     assert any(isinstance(i, OutputText) and i.text == "123" for i in items)
     files = [i for i in items if isinstance(i, OutputFileItem)]
     assert {i.file.type for i in files} == {FolderType.OUTPUT, FolderType.TEMP}
@@ -179,6 +180,7 @@ def test_every_recorded_history_body_parses(name):
     if "response" in body:
         body = body["response"]
     entries = {pid: HistoryEntry.model_validate(entry) for pid, entry in body.items()}
+    assert {pid: entry.to_wire() for pid, entry in entries.items()} == body
     for prompt_id, entry in entries.items():
         assert entry.prompt.prompt_id == prompt_id
         assert entry.status is not None
@@ -188,7 +190,7 @@ def test_every_recorded_history_body_parses(name):
 def test_history_of_a_successful_run_lists_its_output_files():
     (entry,) = (HistoryEntry.model_validate(e) for e in load_json("history_basic.json").values())
     assert entry.succeeded and entry.status.completed
-    assert [f.file.filename for f in entry.files()] == ["fx_basic_00001_.png"]
+    assert [f.file.filename for f in entry.output_files()] == ["fx_basic_00001_.png"]
     assert [name for name, _ in entry.status.messages] == ["execution_start", "execution_cached", "execution_success"]
 
 
@@ -197,7 +199,7 @@ def test_history_of_a_failed_run_has_error_status_and_no_outputs(name):
     (entry,) = (HistoryEntry.model_validate(e) for e in load_json(name).values())
     assert entry.status.status_str == HistoryStatus.ERROR
     assert not entry.succeeded and not entry.status.completed
-    assert entry.files() == []
+    assert entry.output_files() == []
 
 
 @pytest.mark.parametrize("name", recorded("queue_*.json"))
@@ -238,6 +240,7 @@ def test_every_recorded_prompt_acceptance_parses(name):
     body = load_json(name)
     PromptRequest.model_validate(body["request"]["json"])
     accepted = PromptAccepted.model_validate(body["response"])
+    assert accepted.to_wire() == body["response"]
     assert not accepted.partial
     if body["request"]["json"].get("prompt_id"):
         assert accepted.prompt_id == body["request"]["json"]["prompt_id"]
@@ -250,6 +253,7 @@ def test_every_recorded_prompt_error_body_parses(name):
     body = load_json(name)
     if body["status"] == 400:
         parsed = ValidationErrorBody.model_validate(body["response"])
+        assert parsed.to_wire() == body["response"]
         assert parsed.error.type
         for node_error in parsed.node_errors.values():
             assert node_error.errors and node_error.class_type
@@ -269,6 +273,7 @@ def test_every_recorded_upload_answer_parses(name):
     if body["status"] != 200:
         return
     uploaded = UploadedFile.model_validate(body["response"])
+    assert uploaded.to_wire() == body["response"]
     assert uploaded.type == FolderType.INPUT
     assert uploaded.as_ref().filename == uploaded.name
     expected = f"{uploaded.subfolder}/{uploaded.name}" if uploaded.subfolder else uploaded.name
@@ -279,6 +284,7 @@ def test_the_whole_object_info_parses_into_node_infos():
     body = load_json("object_info.json")
     infos = {name: NodeInfo.model_validate(info) for name, info in body.items()}
     assert len(infos) == 478
+    assert {name: info.to_wire() for name, info in infos.items()} == body
     blur = infos["ImageBlur"]
     assert blur.input_order["required"] == ["image", "blur_radius", "sigma"]
     assert blur.input_spec("blur_radius")[0] == "INT"
@@ -289,6 +295,7 @@ def test_the_whole_object_info_parses_into_node_infos():
 
 def test_system_stats_prompt_info_and_features_parse():
     stats = SystemStats.model_validate(load_json("system_stats.json"))
+    assert stats.to_wire() == load_json("system_stats.json")
     assert stats.system.comfyui_version == "0.3.64"
     assert stats.devices[0].type == "cpu" and stats.devices[0].index is None
     assert PromptInfo.model_validate(load_json("prompt_get_while_running.json")).exec_info.queue_remaining == 3
@@ -324,3 +331,5 @@ def test_a_message_built_in_code_serialises_like_the_server_sends_it():
     status = StatusMessage(data=StatusData.model_validate({"status": {"exec_info": {"queue_remaining": 2}}}))
     assert status.to_wire() == {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 2}}}}
     assert parse_ws_message(status.to_wire()) == status
+    accepted = PromptAccepted(prompt_id="p", number=3)
+    assert accepted.to_wire() == {"prompt_id": "p", "number": 3, "node_errors": {}}

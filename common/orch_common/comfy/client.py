@@ -208,7 +208,11 @@ class ComfyClient:
             partial_execution_targets=list(partial_execution_targets) if partial_execution_targets else None,
         )
         response = await self._request("POST", "/prompt", json_body=request.to_json())
-        return self._model(response, PromptAccepted)
+        accepted = self._model(response, PromptAccepted)
+        if prompt_id is not None and accepted.prompt_id != prompt_id:
+            # An old server ignores "prompt_id"; the prompt is queued all the same, under its id.
+            log.warning("%s queued prompt %s under its own id %s", self.base_url, prompt_id, accepted.prompt_id)
+        return accepted
 
     async def queue(self) -> QueueState:
         """``GET /queue``: the running and pending prompts."""

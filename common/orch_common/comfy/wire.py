@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -99,13 +99,28 @@ log = logging.getLogger(__name__)
 
 
 class _Wire(BaseModel):
-    """A foreign shape: unknown fields are kept, values are immutable."""
+    """A foreign shape: unknown fields are kept, values are immutable.
+
+    Dumping gives the JSON ComfyUI sends; the few fields ComfyUI leaves out rather than sending null
+    (``_omitted_when_none``) are dropped when None.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    _omitted_when_none: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _drop_omitted(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self._omitted_when_none:
+                if name in data and data[name] is None:
+                    del data[name]
+        return data
+
     def to_wire(self) -> Any:
-        """The JSON value as ComfyUI would send it: fields never set are left out, not sent as null."""
-        return self.model_dump(mode="json", exclude_unset=True)
+        """The JSON value as ComfyUI sends it."""
+        return self.model_dump(mode="json")
 
 
 # --- protocol constants -------------------------------------------------------------------------
@@ -174,6 +189,10 @@ class _StatusInner(_Wire):
 
 
 class StatusData(_Wire):
+    """``sid`` is only in the first status a socket gets."""
+
+    _omitted_when_none = frozenset({"sid"})
+
     status: _StatusInner
     sid: str | None = None
 
@@ -198,6 +217,8 @@ class ExecutingData(_Wire):
 
     On reconnect the server replays the running node without ``prompt_id``.
     """
+
+    _omitted_when_none = frozenset({"display_node", "prompt_id"})
 
     node: str | None
     display_node: str | None = None
@@ -235,7 +256,7 @@ class ExecutedData(_Wire):
     output: dict[str, Any] | None = None
     prompt_id: str
 
-    def items(self) -> list[OutputItem]:
+    def output_items(self) -> list[OutputItem]:
         """The typed items of this node's UI output."""
         return output_items(self.node, self.output)
 
@@ -292,10 +313,6 @@ class _Message(_Wire):
     """A websocket text message ``{"type": ..., "data": {...}}``; ``type`` is set by the class."""
 
     type: MessageType
-
-    def to_wire(self) -> Any:
-        body: dict[str, Any] = super().to_wire()
-        return body if "type" in body else {"type": str(self.type), **body}
 
 
 class StatusMessage(_Message):
@@ -500,7 +517,7 @@ class PromptRequest(_Wire):
     partial_execution_targets: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The request body; optional fields left as None are not sent."""
+        """The request body; optional fields left as None are not sent (unlike :meth:`to_wire`)."""
         body: dict[str, Any] = self.model_dump(mode="json", exclude_none=True)
         return body
 
@@ -627,12 +644,13 @@ class HistoryEntry(_Wire):
     def succeeded(self) -> bool:
         return self.status is not None and self.status.status_str == HistoryStatus.SUCCESS
 
-    def items(self) -> list[OutputItem]:
+    def output_items(self) -> list[OutputItem]:
         """Every output item of every node, in the order the server listed them."""
         return [item for node_id, ui in self.outputs.items() for item in output_items(node_id, ui)]
 
-    def files(self) -> list[OutputFileItem]:
-        return [item for item in self.items() if isinstance(item, OutputFileItem)]
+    def output_files(self) -> list[OutputFileItem]:
+        """The file items among :meth:`output_items` (what ``GET /view`` can fetch)."""
+        return [item for item in self.output_items() if isinstance(item, OutputFileItem)]
 
 
 # --- uploads, system, object_info ---------------------------------------------------------------
@@ -685,6 +703,8 @@ class SystemStats(_Wire):
 class NodeInfo(_Wire):
     """One entry of ``GET /object_info``: a node class's inputs and outputs."""
 
+    _omitted_when_none = frozenset({"output_tooltips", "deprecated", "experimental", "api_node"})
+
     input: dict[str, dict[str, Any]] = {}
     input_order: dict[str, list[str]] = {}
     output: list[str | list[Any]] = []
@@ -697,9 +717,9 @@ class NodeInfo(_Wire):
     category: str = ""
     output_node: bool = False
     output_tooltips: list[str | None] | None = None
-    deprecated: bool = False
-    experimental: bool = False
-    api_node: bool = False
+    deprecated: bool | None = None
+    experimental: bool | None = None
+    api_node: bool | None = None
 
     def input_spec(self, name: str) -> list[Any] | None:
         """The ``[TYPE_or_COMBO, {options}]`` spec of an input, from any section; None if absent."""
