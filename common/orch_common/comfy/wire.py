@@ -12,6 +12,9 @@ HTTP bodies: :class:`PromptRequest` / :class:`PromptAccepted` / :class:`Validati
 :class:`HistoryEntry` for ``/history``, :class:`UploadedFile`, :class:`SystemStats`, :class:`NodeInfo`
 (one ``/object_info`` entry), :class:`Job` / :class:`JobsPage` for ``/api/jobs`` (newer servers).
 UI outputs (``executed.output``, ``history.outputs[node]``) are walked by :func:`output_items`.
+
+``model.to_wire()`` gives the JSON ComfyUI would send (the simulator serves these): every recorded
+message and body parses and dumps back to itself.
 """
 
 from __future__ import annotations
