@@ -113,7 +113,8 @@ def up_command(
                             "--gpu-name",
                             gpu,
                             "--vram",
-                            str(vram_gb * 1024**3),
+                            f"{vram_gb}GB",
+                            "--demo-models",
                         ],
                     )
                 )
