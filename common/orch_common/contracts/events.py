@@ -420,10 +420,11 @@ BackendEvent = BackendRegistered | BackendLost | BackendDisabled | BackendEnable
 
 
 def _event_union() -> Any:
-    # Project events live in their own module (they import EventBase from here).
+    # Project and run events live in their own modules (they import EventBase from here).
     from orch_common.contracts.projects import ProjectEvent
+    from orch_common.contracts.runs import RunEvent
 
-    return Annotated[JobEvent | BackendEvent | ProjectEvent, Field(discriminator="type")]
+    return Annotated[JobEvent | BackendEvent | ProjectEvent | RunEvent, Field(discriminator="type")]
 
 
 Event = JobEvent | BackendEvent

@@ -35,6 +35,8 @@ class RpcVerb(StrEnum):
     PROJECTS_LIST = "projects.list"
     PROJECTS_GET = "projects.get"  # {"project_id", "version"?} → {"id", "version", "document", "deleted"}
     PROJECTS_VERSIONS = "projects.versions"  # {"project_id"} → [{"version", "saved_at", "name", "restored_from"}]
+    RUNS_GET = "runs.get"  # {"run_id"} → {"id", "project_id", "state", "items": [{"item", "values", "nodes": {…}}]}
+    RUNS_LIST = "runs.list"  # {"project_id"?} → [{"id", "project_id", "state", "created_at", …}]
     PING = "ping"
 
 
