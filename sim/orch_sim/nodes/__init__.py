@@ -1,0 +1,36 @@
+"""Node implementations of `orch sim`: real pixel/mask/text nodes and deterministic model stand-ins.
+
+The server resolves a node's inputs (links replaced by upstream outputs), looks up its executor with
+`get_executor(class_type)`, and awaits `executor(ctx, inputs)` for a `NodeResult`. Values along links are
+numpy arrays shaped like ComfyUI's tensors (IMAGE [B,H,W,C], MASK [B,H,W], LATENT {"samples": [B,C,h,w]}) or the
+small frozen dataclasses of `values` (MODEL, CLIP, VAE, CONDITIONING, …).
+
+Errors:
+
+    SimInterrupted        raised through `ctx.check_interrupted()` / `ctx.sleep()` when the prompt is interrupted
+    IndexError, ValueError, TypeError, RuntimeError, Exception
+                          node failures, with ComfyUI's exception type and message where it has one
+                          (ImageToMask "alpha" on RGB: IndexError "index 3 is out of bounds for dimension 3 with
+                          size 3"; ComfyUI's `execution_error.exception_message` is that text plus "\\n")
+"""
+
+from __future__ import annotations
+
+from .catalog import get_executor, model_free_classes, validate_inputs_hook, validated_inputs
+from .context import Executor, NodeContext, NodeResult, SimDirs, SimInterrupted, SimState
+from .object_info import augment_object_info, default_models
+
+__all__ = [
+    "Executor",
+    "NodeContext",
+    "NodeResult",
+    "SimDirs",
+    "SimInterrupted",
+    "SimState",
+    "augment_object_info",
+    "default_models",
+    "get_executor",
+    "model_free_classes",
+    "validate_inputs_hook",
+    "validated_inputs",
+]

@@ -1,0 +1,62 @@
+"""All node families in one table: the lookups the sim server uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import image, io, mask, models, sampler, text
+from .context import Executor, SimDirs
+
+__all__ = ["extra_classes", "get_executor", "model_free_classes", "validate_inputs_hook", "validated_inputs"]
+
+_TABLES = (image.TABLE, mask.TABLE, io.TABLE, text.TABLE, models.TABLE, sampler.TABLE)
+
+
+def _merge() -> dict[str, Executor]:
+    merged: dict[str, Executor] = {}
+    for table in _TABLES:
+        clash = merged.keys() & table.executors.keys()
+        if clash:
+            raise ValueError(f"node classes registered by two families: {sorted(clash)}")
+        merged.update(table.executors)
+    return merged
+
+
+_EXECUTORS = _merge()
+_REAL = frozenset(name for table in _TABLES if table.real for name in table.executors)
+
+_VALIDATORS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], SimDirs], str | None]]] = {
+    class_type: (("image",), validator) for class_type, validator in io.VALIDATORS.items()
+}
+
+# object_info entries for classes we run that ComfyUI 0.3.64's recorded /object_info lacks (none so far).
+_EXTRA_CLASSES: dict[str, dict[str, Any]] = {}
+
+
+def get_executor(class_type: str) -> Executor | None:
+    """The executor for a node class, or None when the sim cannot run it."""
+    return _EXECUTORS.get(class_type)
+
+
+def model_free_classes() -> frozenset[str]:
+    """Classes whose executors really compute (images, masks, files, text), as opposed to model stand-ins."""
+    return _REAL
+
+
+def extra_classes() -> dict[str, dict[str, Any]]:
+    """object_info definitions of runnable classes missing from the recorded object_info."""
+    return dict(_EXTRA_CLASSES)
+
+
+def validated_inputs(class_type: str) -> tuple[str, ...]:
+    """The inputs a class's VALIDATE_INPUTS looks at: ComfyUI reports one error per name, with details
+    `"<input> - <message>"` and `extra_info.input_name` (LoadImage: `("image",)`)."""
+    entry = _VALIDATORS.get(class_type)
+    return entry[0] if entry else ()
+
+
+def validate_inputs_hook(class_type: str, inputs: dict[str, Any], dirs: SimDirs) -> str | None:
+    """ComfyUI's VALIDATE_INPUTS for the classes that have one: an error message, or None when fine."""
+    entry = _VALIDATORS.get(class_type)
+    return entry[1](inputs, dirs) if entry else None

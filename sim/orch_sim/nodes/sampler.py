@@ -1,0 +1,390 @@
+"""Latents, samplers and the VAE: the "GPU" part of the sim.
+
+Every sampler runs its steps as: check for interruption, sleep `SimState.step_seconds` of fake GPU time,
+report progress `(i + 1, steps)`, and (when previews are on) send a preview of the partly denoised latent.
+The result is `picture.generate(...)` blended with the input latent by the denoise strength, so the same
+inputs give the same bytes and a different seed or prompt gives a visibly different picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .context import NodeContext, NodeResult
+from .picture import LATENT_CHANNELS, decode, encode, generate, noise_like
+from .registry import NodeTable
+from .resample import resize, upscale
+from .values import (
+    Array,
+    SimConditioning,
+    SimGuider,
+    SimModel,
+    SimNoise,
+    SimSampler,
+    SimUpscaleModel,
+    SimVae,
+    fingerprint,
+    get_bool,
+    get_float,
+    get_image,
+    get_int,
+    get_latent,
+    get_mask,
+    get_str,
+    get_value,
+    pil_from_image,
+)
+
+__all__ = ["SIGMA_MAX", "TABLE", "SampleRequest", "sample"]
+
+TABLE = NodeTable(real=False)
+
+SIGMA_MAX = 14.614642
+SIGMA_MIN = 0.0291675
+_CLEAN = "sim_clean"  # extra LATENT key: the clean estimate behind a latent returned with leftover noise
+
+
+def _latent(samples: Array, like: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    out = {k: v for k, v in (like or {}).items() if k not in ("samples", _CLEAN)}
+    out["samples"] = samples.astype(np.float32, copy=False)
+    out.update(extra)
+    return out
+
+
+@TABLE.compute("EmptyLatentImage", inline=True)
+def empty_latent_image(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    width, height = get_int(inputs, "width", 512), get_int(inputs, "height", 512)
+    shape = (get_int(inputs, "batch_size", 1), LATENT_CHANNELS, height // 8, width // 8)
+    return (_latent(np.zeros(shape, dtype=np.float32)),)
+
+
+@TABLE.compute("EmptySD3LatentImage", inline=True)
+def empty_sd3_latent_image(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    width, height = get_int(inputs, "width", 1024), get_int(inputs, "height", 1024)
+    shape = (get_int(inputs, "batch_size", 1), 16, height // 8, width // 8)
+    return (_latent(np.zeros(shape, dtype=np.float32)),)
+
+
+def _resize_latent(samples: Array, width: int, height: int, method: str, crop: str = "disabled") -> Array:
+    planes = np.ascontiguousarray(samples.transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(upscale(planes, width, height, method, crop).transpose(0, 3, 1, 2))
+
+
+@TABLE.compute("LatentUpscale")
+def latent_upscale(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent = get_latent(inputs, "samples")
+    samples = latent["samples"]
+    width, height = get_int(inputs, "width", 512) // 8, get_int(inputs, "height", 512) // 8
+    if width == 0 and height == 0:
+        return (latent,)
+    method, crop = get_str(inputs, "upscale_method", "nearest-exact"), get_str(inputs, "crop", "disabled")
+    return (_latent(_resize_latent(samples, width, height, method, crop), latent),)
+
+
+@TABLE.compute("LatentUpscaleBy")
+def latent_upscale_by(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent = get_latent(inputs, "samples")
+    samples = latent["samples"]
+    scale = get_float(inputs, "scale_by", 1.5)
+    width, height = round(samples.shape[-1] * scale), round(samples.shape[-2] * scale)
+    method = get_str(inputs, "upscale_method", "nearest-exact")
+    return (_latent(_resize_latent(samples, width, height, method), latent),)
+
+
+@TABLE.compute("LatentFromBatch", inline=True)
+def latent_from_batch(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent = get_latent(inputs, "samples")
+    samples = latent["samples"]
+    start = min(samples.shape[0] - 1, get_int(inputs, "batch_index", 0))
+    length = min(samples.shape[0] - start, get_int(inputs, "length", 1))
+    return (_latent(samples[start : start + length].copy(), latent),)
+
+
+@TABLE.compute("RepeatLatentBatch", inline=True)
+def repeat_latent_batch(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent = get_latent(inputs, "samples")
+    return (_latent(np.concatenate([latent["samples"]] * get_int(inputs, "amount", 1)), latent),)
+
+
+@TABLE.compute("LatentBatch", inline=True)
+def latent_batch(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    first, second = get_latent(inputs, "samples1")["samples"], get_latent(inputs, "samples2")["samples"]
+    if first.shape[1:] != second.shape[1:]:
+        second = _resize_latent(second, first.shape[-1], first.shape[-2], "bilinear", "center")
+    return (_latent(np.concatenate([first, second])),)
+
+
+@TABLE.compute("SetLatentNoiseMask", inline=True)
+def set_latent_noise_mask(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent = get_latent(inputs, "samples")
+    mask = get_mask(inputs, "mask")
+    return (_latent(latent["samples"], latent, noise_mask=mask),)
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """What one sampling run depends on."""
+
+    model: SimModel
+    seed: int
+    steps: int
+    cfg: float
+    sampler_name: str
+    scheduler: str
+    positive: SimConditioning
+    negative: SimConditioning | None
+    denoise: float
+    add_noise: bool = True
+    leftover_noise: float = 0.0
+
+    @property
+    def style_key(self) -> str:
+        negative = self.negative.digest if self.negative is not None else None
+        return fingerprint(negative, self.model, round(self.cfg, 2), self.sampler_name, self.scheduler, self.steps)
+
+
+def _preview(samples: Array) -> Image.Image:
+    return pil_from_image(decode(samples[:1], scale=1)[0])
+
+
+async def sample(ctx: NodeContext, request: SampleRequest, latent: dict[str, Any]) -> dict[str, Any]:
+    """Run the fake sampler on `latent` (see the module docstring) and return the new LATENT."""
+    start = latent.get(_CLEAN, latent["samples"]).astype(np.float32)
+    shape = tuple(start.shape)
+    if len(shape) != 4:
+        raise ValueError(f"the sim samples image latents [B, C, H, W] only, got shape {shape}")
+    target = generate(request.seed, request.positive.digest, request.style_key, shape)
+    denoise = min(max(request.denoise, 0.0), 1.0)
+    clean = (1 - denoise) * start + denoise * target
+    mask = latent.get("noise_mask")
+    if isinstance(mask, np.ndarray):
+        planes = mask.reshape(-1, mask.shape[-2], mask.shape[-1], 1).astype(np.float32)
+        weight = resize(planes, shape[3], shape[2], "bilinear").transpose(0, 3, 1, 2)
+        clean = start * (1 - weight) + clean * weight
+    noise = noise_like(request.seed, shape) if request.add_noise else np.zeros(shape, np.float32)
+    begin = (1 - denoise) * start + denoise * noise
+    for step in range(request.steps):
+        ctx.check_interrupted()
+        await ctx.sleep(ctx.state.step_seconds)
+        ctx.check_interrupted()
+        await ctx.report_progress(step + 1, request.steps)
+        if ctx.previews_enabled:
+            progress = (step + 1) / request.steps * (1 - request.leftover_noise)
+            await ctx.send_preview(_preview(begin * (1 - progress) + clean * progress))
+    if request.leftover_noise > 0:
+        noisy = clean * (1 - request.leftover_noise) + noise * request.leftover_noise
+        return _latent(noisy.astype(np.float32), latent, **{_CLEAN: clean.astype(np.float32)})
+    return _latent(clean.astype(np.float32), latent)
+
+
+def _negative(inputs: dict[str, Any]) -> SimConditioning | None:
+    value = inputs.get("negative")
+    return value if isinstance(value, SimConditioning) else None
+
+
+@TABLE.node("KSampler")
+async def ksampler(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    request = SampleRequest(
+        model=get_value(inputs, "model", SimModel),
+        seed=get_int(inputs, "seed", 0),
+        steps=get_int(inputs, "steps", 20),
+        cfg=get_float(inputs, "cfg", 8.0),
+        sampler_name=get_str(inputs, "sampler_name", "euler"),
+        scheduler=get_str(inputs, "scheduler", "normal"),
+        positive=get_value(inputs, "positive", SimConditioning),
+        negative=_negative(inputs),
+        denoise=get_float(inputs, "denoise", 1.0),
+    )
+    return NodeResult((await sample(ctx, request, get_latent(inputs, "latent_image")),))
+
+
+@TABLE.node("KSamplerAdvanced")
+async def ksampler_advanced(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    latent = get_latent(inputs, "latent_image")
+    steps = get_int(inputs, "steps", 20)
+    first, last = get_int(inputs, "start_at_step", 0), min(get_int(inputs, "end_at_step", 10000), steps)
+    if last <= first:
+        return NodeResult((latent,))
+    leftover = get_str(inputs, "return_with_leftover_noise", "disable") == "enable" and last < steps
+    request = SampleRequest(
+        model=get_value(inputs, "model", SimModel),
+        seed=get_int(inputs, "noise_seed", 0),
+        steps=last - first,
+        cfg=get_float(inputs, "cfg", 8.0),
+        sampler_name=get_str(inputs, "sampler_name", "euler"),
+        scheduler=get_str(inputs, "scheduler", "normal"),
+        positive=get_value(inputs, "positive", SimConditioning),
+        negative=_negative(inputs),
+        denoise=1.0 - first / steps,
+        add_noise=get_str(inputs, "add_noise", "enable") == "enable",
+        leftover_noise=(1.0 - last / steps) if leftover else 0.0,
+    )
+    return NodeResult((await sample(ctx, request, latent),))
+
+
+def _sigmas(inputs: dict[str, Any]) -> Array:
+    value = inputs.get("sigmas")
+    if not isinstance(value, np.ndarray) or value.ndim != 1:
+        raise TypeError("input 'sigmas' must be a SIGMAS array")
+    return value.astype(np.float32, copy=False)
+
+
+def _denoise_of(sigmas: Array) -> float:
+    return float(min(1.0, max(0.0, sigmas[0] / SIGMA_MAX))) if len(sigmas) else 0.0
+
+
+@TABLE.node("SamplerCustom")
+async def sampler_custom(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    latent, sigmas = get_latent(inputs, "latent_image"), _sigmas(inputs)
+    if len(sigmas) < 2:
+        return NodeResult((latent, latent))
+    request = SampleRequest(
+        model=get_value(inputs, "model", SimModel),
+        seed=get_int(inputs, "noise_seed", 0),
+        steps=len(sigmas) - 1,
+        cfg=get_float(inputs, "cfg", 8.0),
+        sampler_name=get_value(inputs, "sampler", SimSampler).name,
+        scheduler=fingerprint(sigmas.tolist()),
+        positive=get_value(inputs, "positive", SimConditioning),
+        negative=_negative(inputs),
+        denoise=_denoise_of(sigmas),
+        add_noise=get_bool(inputs, "add_noise", True),
+    )
+    out = await sample(ctx, request, latent)
+    return NodeResult((out, out))
+
+
+@TABLE.node("SamplerCustomAdvanced")
+async def sampler_custom_advanced(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    latent, sigmas = get_latent(inputs, "latent_image"), _sigmas(inputs)
+    if len(sigmas) < 2:
+        return NodeResult((latent, latent))
+    noise, guider = get_value(inputs, "noise", SimNoise), get_value(inputs, "guider", SimGuider)
+    request = SampleRequest(
+        model=guider.model,
+        seed=noise.seed or 0,
+        steps=len(sigmas) - 1,
+        cfg=guider.cfg,
+        sampler_name=get_value(inputs, "sampler", SimSampler).name,
+        scheduler=fingerprint(sigmas.tolist()),
+        positive=guider.positive,
+        negative=guider.negative,
+        denoise=_denoise_of(sigmas),
+        add_noise=noise.seed is not None,
+    )
+    out = await sample(ctx, request, latent)
+    return NodeResult((out, out))
+
+
+@TABLE.compute("KSamplerSelect", inline=True)
+def ksampler_select(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    return (SimSampler(get_str(inputs, "sampler_name", "euler")),)
+
+
+@TABLE.compute("RandomNoise", inline=True)
+def random_noise(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    return (SimNoise(get_int(inputs, "noise_seed", 0)),)
+
+
+@TABLE.compute("DisableNoise", inline=True)
+def disable_noise(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    return (SimNoise(None),)
+
+
+@TABLE.compute("CFGGuider", inline=True)
+def cfg_guider(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    model = get_value(inputs, "model", SimModel)
+    positive = get_value(inputs, "positive", SimConditioning)
+    return (SimGuider(model, positive, _negative(inputs), get_float(inputs, "cfg", 8.0)),)
+
+
+@TABLE.compute("BasicGuider", inline=True)
+def basic_guider(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    model = get_value(inputs, "model", SimModel)
+    return (SimGuider(model, get_value(inputs, "conditioning", SimConditioning), None, 1.0),)
+
+
+def _schedule(steps: int, sigma_max: float, sigma_min: float, rho: float = 7.0) -> Array:
+    ramp = np.linspace(0.0, 1.0, steps)
+    high, low = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+    values = (high + ramp * (low - high)) ** rho
+    return np.append(values, 0.0).astype(np.float32)
+
+
+@TABLE.compute("BasicScheduler", "SDTurboScheduler", inline=True)
+def basic_scheduler(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    steps, denoise = get_int(inputs, "steps", 20), get_float(inputs, "denoise", 1.0)
+    if denoise <= 0:
+        return (np.zeros(0, dtype=np.float32),)
+    return (_schedule(steps, SIGMA_MAX * denoise, SIGMA_MIN),)
+
+
+@TABLE.compute("KarrasScheduler", "ExponentialScheduler", "PolyexponentialScheduler", inline=True)
+def sigma_range_scheduler(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    steps = get_int(inputs, "steps", 20)
+    high, low = get_float(inputs, "sigma_max", SIGMA_MAX), get_float(inputs, "sigma_min", SIGMA_MIN)
+    return (_schedule(steps, high, max(low, 1e-6), get_float(inputs, "rho", 7.0) or 1.0),)
+
+
+@TABLE.compute("SplitSigmas", inline=True)
+def split_sigmas(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    sigmas, step = _sigmas(inputs), get_int(inputs, "step", 0)
+    return (sigmas[: step + 1].copy(), sigmas[step:].copy())
+
+
+@TABLE.compute("SplitSigmasDenoise", inline=True)
+def split_sigmas_denoise(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    sigmas = _sigmas(inputs)
+    steps = max(len(sigmas) - 1, 0)
+    step = round(steps * get_float(inputs, "denoise", 1.0))
+    return (sigmas[: steps - step + 1].copy(), sigmas[steps - step :].copy())
+
+
+@TABLE.compute("SetFirstSigma", inline=True)
+def set_first_sigma(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    sigmas = _sigmas(inputs).copy()
+    if len(sigmas):
+        sigmas[0] = get_float(inputs, "sigma", 136.0)
+    return (sigmas,)
+
+
+def _decode(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    get_value(inputs, "vae", SimVae)
+    samples = get_latent(inputs, "samples")["samples"]
+    if samples.ndim != 4:
+        raise ValueError(f"the sim decodes image latents [B, C, H, W] only, got shape {samples.shape}")
+    return (decode(samples),)
+
+
+TABLE.compute("VAEDecode", "VAEDecodeTiled")(_decode)
+
+
+@TABLE.compute("VAEEncode", "VAEEncodeTiled")
+def vae_encode(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    get_value(inputs, "vae", SimVae)
+    return (_latent(encode(get_image(inputs, "pixels"))),)
+
+
+@TABLE.compute("VAEEncodeForInpaint")
+def vae_encode_for_inpaint(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    get_value(inputs, "vae", SimVae)
+    pixels, mask = get_image(inputs, "pixels"), get_mask(inputs, "mask")
+    return (_latent(encode(pixels), noise_mask=mask),)
+
+
+@TABLE.node("ImageUpscaleWithModel")
+async def image_upscale_with_model(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    model, image = get_value(inputs, "upscale_model", SimUpscaleModel), get_image(inputs, "image")
+    tiles = max(1, math.ceil(image.shape[0] * image.shape[1] * image.shape[2] / (512 * 512)))
+    for _ in range(tiles):
+        ctx.check_interrupted()
+        await ctx.sleep(ctx.state.step_seconds)
+    width, height = image.shape[2] * model.scale, image.shape[1] * model.scale
+    result = await asyncio.to_thread(resize, image, width, height, "bicubic")
+    return NodeResult((np.clip(result, 0.0, 1.0),))
