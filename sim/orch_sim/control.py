@@ -1,0 +1,97 @@
+"""The sim's own control API under `/sim/*`, for tests and benchmarks (not part of ComfyUI).
+
+- `GET /sim/state`: queue, running prompt, loaded model, faults, restarts, pid.
+- `POST /sim/faults`: `{"fail_at_node", "hang_at_node", "crash_after_steps", "slow_object_info", "speed"}`;
+  any key given replaces that setting (null clears it). Answers the new faults; 400 on a bad value.
+- `POST /sim/restart`: like a ComfyUI restart without losing the process: queue, history, node cache and
+  loaded model wiped, every socket closed; files on disk stay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from orch_sim.comfy_routes import sim_of
+from orch_sim.http_util import json_response
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/sim")
+
+
+def _state(request: Request) -> dict[str, Any]:
+    sim = sim_of(request)
+    return {
+        "pid": os.getpid(),
+        "queue_remaining": sim.queue.remaining,
+        "running_prompt_id": sim.runner.current_prompt_id,
+        "executing_node": sim.runner.last_node_id,
+        "history_size": len(sim.queue.history),
+        "loaded_checkpoint": sim.state.loaded_checkpoint,
+        "speed": sim.state.speed,
+        "faults": dataclasses.asdict(sim.faults),
+        "clients": sorted(sim.hub.clients),
+        "restarts": sim.restarts,
+        "nodes_available": sim.nodes.available,
+        "data_dir": str(sim.root),
+    }
+
+
+@router.get("/state")
+async def get_state(request: Request) -> Response:
+    return json_response(_state(request))
+
+
+def _optional(body: dict[str, Any], key: str, kind: type) -> Any:
+    value = body[key]
+    if value is None:
+        return None
+    if kind is str:
+        return str(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number or null, got {value!r}")
+    return kind(value)
+
+
+@router.post("/faults")
+async def post_faults(request: Request) -> Response:
+    sim = sim_of(request)
+    try:
+        body = json.loads(await request.body() or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError("body must be a JSON object")
+        unknown = set(body) - {"fail_at_node", "hang_at_node", "crash_after_steps", "slow_object_info", "speed"}
+        if unknown:
+            raise ValueError(f"unknown fault setting(s): {sorted(unknown)}")
+        faults = sim.faults
+        if "fail_at_node" in body:
+            faults.fail_at_node = _optional(body, "fail_at_node", str)
+        if "hang_at_node" in body:
+            faults.hang_at_node = _optional(body, "hang_at_node", str)
+            if faults.hang_at_node is None:
+                sim.runner.hang_release.set()
+                sim.runner.hang_release.clear()
+        if "crash_after_steps" in body:
+            faults.crash_after_steps = _optional(body, "crash_after_steps", int)
+        if "slow_object_info" in body:
+            faults.slow_object_info = _optional(body, "slow_object_info", float) or 0.0
+        if "speed" in body:
+            speed = _optional(body, "speed", float)
+            if speed is None or speed <= 0:
+                raise ValueError("speed must be positive")
+            sim.state.speed = speed
+    except ValueError as exc:
+        return json_response({"error": str(exc)}, status=400)
+    return json_response(dataclasses.asdict(sim.faults))
+
+
+@router.post("/restart")
+async def post_restart(request: Request) -> Response:
+    await sim_of(request).restart()
+    return json_response(_state(request))
