@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import image, io, mask, models, sampler, text
+from . import image, io, latent, mask, models, sampler, text
 from .context import Executor, SimDirs
 
 __all__ = ["extra_classes", "get_executor", "model_free_classes", "validate_inputs_hook", "validated_inputs"]
 
-_TABLES = (image.TABLE, mask.TABLE, io.TABLE, text.TABLE, models.TABLE, sampler.TABLE)
+_TABLES = (image.TABLE, mask.TABLE, latent.TABLE, io.TABLE, text.TABLE, models.TABLE, sampler.TABLE)
 
 
 def _merge() -> dict[str, Executor]:

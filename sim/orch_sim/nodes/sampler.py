@@ -17,9 +17,10 @@ import numpy as np
 from PIL import Image
 
 from .context import NodeContext, NodeResult
-from .picture import LATENT_CHANNELS, decode, encode, generate, noise_like
+from .latent import CLEAN_KEY, make_latent
+from .picture import decode, encode, generate, noise_like
 from .registry import NodeTable
-from .resample import resize, upscale
+from .resample import resize
 from .values import (
     Array,
     SimConditioning,
@@ -47,84 +48,6 @@ TABLE = NodeTable(real=False)
 
 SIGMA_MAX = 14.614642
 SIGMA_MIN = 0.0291675
-_CLEAN = "sim_clean"  # extra LATENT key: the clean estimate behind a latent returned with leftover noise
-
-
-def _latent(samples: Array, like: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    out = {k: v for k, v in (like or {}).items() if k not in ("samples", _CLEAN)}
-    out["samples"] = samples.astype(np.float32, copy=False)
-    out.update(extra)
-    return out
-
-
-@TABLE.compute("EmptyLatentImage", inline=True)
-def empty_latent_image(inputs: dict[str, Any]) -> tuple[Any, ...]:
-    width, height = get_int(inputs, "width", 512), get_int(inputs, "height", 512)
-    shape = (get_int(inputs, "batch_size", 1), LATENT_CHANNELS, height // 8, width // 8)
-    return (_latent(np.zeros(shape, dtype=np.float32)),)
-
-
-@TABLE.compute("EmptySD3LatentImage", inline=True)
-def empty_sd3_latent_image(inputs: dict[str, Any]) -> tuple[Any, ...]:
-    width, height = get_int(inputs, "width", 1024), get_int(inputs, "height", 1024)
-    shape = (get_int(inputs, "batch_size", 1), 16, height // 8, width // 8)
-    return (_latent(np.zeros(shape, dtype=np.float32)),)
-
-
-def _resize_latent(samples: Array, width: int, height: int, method: str, crop: str = "disabled") -> Array:
-    planes = np.ascontiguousarray(samples.transpose(0, 2, 3, 1))
-    return np.ascontiguousarray(upscale(planes, width, height, method, crop).transpose(0, 3, 1, 2))
-
-
-@TABLE.compute("LatentUpscale")
-def latent_upscale(inputs: dict[str, Any]) -> tuple[Any, ...]:
-    latent = get_latent(inputs, "samples")
-    samples = latent["samples"]
-    width, height = get_int(inputs, "width", 512) // 8, get_int(inputs, "height", 512) // 8
-    if width == 0 and height == 0:
-        return (latent,)
-    method, crop = get_str(inputs, "upscale_method", "nearest-exact"), get_str(inputs, "crop", "disabled")
-    return (_latent(_resize_latent(samples, width, height, method, crop), latent),)
-
-
-@TABLE.compute("LatentUpscaleBy")
-def latent_upscale_by(inputs: dict[str, Any]) -> tuple[Any, ...]:
-    latent = get_latent(inputs, "samples")
-    samples = latent["samples"]
-    scale = get_float(inputs, "scale_by", 1.5)
-    width, height = round(samples.shape[-1] * scale), round(samples.shape[-2] * scale)
-    method = get_str(inputs, "upscale_method", "nearest-exact")
-    return (_latent(_resize_latent(samples, width, height, method), latent),)
-
-
-@TABLE.compute("LatentFromBatch", inline=True)
-def latent_from_batch(inputs: dict[str, Any]) -> tuple[Any, ...]:
-    latent = get_latent(inputs, "samples")
-    samples = latent["samples"]
-    start = min(samples.shape[0] - 1, get_int(inputs, "batch_index", 0))
-    length = min(samples.shape[0] - start, get_int(inputs, "length", 1))
-    return (_latent(samples[start : start + length].copy(), latent),)
-
-
-@TABLE.compute("RepeatLatentBatch", inline=True)
-def repeat_latent_batch(inputs: dict[str, Any]) -> tuple[Any, ...]:
-    latent = get_latent(inputs, "samples")
-    return (_latent(np.concatenate([latent["samples"]] * get_int(inputs, "amount", 1)), latent),)
-
-
-@TABLE.compute("LatentBatch", inline=True)
-def latent_batch(inputs: dict[str, Any]) -> tuple[Any, ...]:
-    first, second = get_latent(inputs, "samples1")["samples"], get_latent(inputs, "samples2")["samples"]
-    if first.shape[1:] != second.shape[1:]:
-        second = _resize_latent(second, first.shape[-1], first.shape[-2], "bilinear", "center")
-    return (_latent(np.concatenate([first, second])),)
-
-
-@TABLE.compute("SetLatentNoiseMask", inline=True)
-def set_latent_noise_mask(inputs: dict[str, Any]) -> tuple[Any, ...]:
-    latent = get_latent(inputs, "samples")
-    mask = get_mask(inputs, "mask")
-    return (_latent(latent["samples"], latent, noise_mask=mask),)
 
 
 @dataclass(frozen=True)
@@ -155,7 +78,7 @@ def _preview(samples: Array) -> Image.Image:
 
 async def sample(ctx: NodeContext, request: SampleRequest, latent: dict[str, Any]) -> dict[str, Any]:
     """Run the fake sampler on `latent` (see the module docstring) and return the new LATENT."""
-    start = latent.get(_CLEAN, latent["samples"]).astype(np.float32)
+    start = latent.get(CLEAN_KEY, latent["samples"]).astype(np.float32)
     shape = tuple(start.shape)
     if len(shape) != 4:
         raise ValueError(f"the sim samples image latents [B, C, H, W] only, got shape {shape}")
@@ -179,8 +102,8 @@ async def sample(ctx: NodeContext, request: SampleRequest, latent: dict[str, Any
             await ctx.send_preview(_preview(begin * (1 - progress) + clean * progress))
     if request.leftover_noise > 0:
         noisy = clean * (1 - request.leftover_noise) + noise * request.leftover_noise
-        return _latent(noisy.astype(np.float32), latent, **{_CLEAN: clean.astype(np.float32)})
-    return _latent(clean.astype(np.float32), latent)
+        return make_latent(noisy.astype(np.float32), latent, **{CLEAN_KEY: clean.astype(np.float32)})
+    return make_latent(clean.astype(np.float32), latent)
 
 
 def _negative(inputs: dict[str, Any]) -> SimConditioning | None:
@@ -368,14 +291,14 @@ TABLE.compute("VAEDecode", "VAEDecodeTiled")(_decode)
 @TABLE.compute("VAEEncode", "VAEEncodeTiled")
 def vae_encode(inputs: dict[str, Any]) -> tuple[Any, ...]:
     get_value(inputs, "vae", SimVae)
-    return (_latent(encode(get_image(inputs, "pixels"))),)
+    return (make_latent(encode(get_image(inputs, "pixels"))),)
 
 
 @TABLE.compute("VAEEncodeForInpaint")
 def vae_encode_for_inpaint(inputs: dict[str, Any]) -> tuple[Any, ...]:
     get_value(inputs, "vae", SimVae)
     pixels, mask = get_image(inputs, "pixels"), get_mask(inputs, "mask")
-    return (_latent(encode(pixels), noise_mask=mask),)
+    return (make_latent(encode(pixels), noise_mask=mask),)
 
 
 @TABLE.node("ImageUpscaleWithModel")
