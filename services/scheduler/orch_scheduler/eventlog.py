@@ -1,0 +1,239 @@
+"""The event log: every event the scheduler has seen, in the order it folded them, in one DuckDB file.
+
+The scheduler is the only process that opens the file. Appends are batched and idempotent on `event_id`: one
+transaction inserts a whole batch through DuckDB's columnar path (numpy columns registered as a view, then
+`INSERT OR IGNORE … RETURNING`, deduplicated against the primary key inside the same transaction) and reports
+which records were new. `pos` is the log's own order (the fold order); `stream_seq` is the JetStream sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from orch_scheduler.errors import EventLogError
+
+__all__ = ["EventLog", "LogRecord", "record_of"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    pos BIGINT NOT NULL,
+    stream_seq BIGINT,
+    event_id VARCHAR PRIMARY KEY,
+    type VARCHAR NOT NULL,
+    job_id VARCHAR,
+    backend_id VARCHAR,
+    project_id VARCHAR,
+    subject VARCHAR,
+    occurred_at TIMESTAMPTZ,
+    payload VARCHAR NOT NULL
+)
+"""
+
+_COLUMNS = (
+    "pos",
+    "stream_seq",
+    "event_id",
+    "type",
+    "job_id",
+    "backend_id",
+    "project_id",
+    "subject",
+    "occurred_at",
+    "payload",
+)
+
+_INSERT = (
+    "INSERT OR IGNORE INTO events SELECT pos, stream_seq, event_id, type, job_id, backend_id, project_id, "
+    "subject, occurred_at::TIMESTAMPTZ, payload FROM _batch RETURNING event_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One row to append: an event's id, routing columns and its JSON payload."""
+
+    event_id: str
+    type: str
+    payload: str
+    stream_seq: int | None = None
+    job_id: str | None = None
+    backend_id: str | None = None
+    project_id: str | None = None
+    subject: str | None = None
+    occurred_at: datetime | None = None
+
+
+def record_of(event: Any, *, stream_seq: int | None = None, payload: str | None = None) -> LogRecord:
+    """The log row of a parsed event model (its payload is `payload` when given, else the model's JSON)."""
+    return LogRecord(
+        event_id=event.event_id,
+        type=event.type,
+        payload=payload if payload is not None else event.model_dump_json(),
+        stream_seq=stream_seq,
+        job_id=getattr(event, "job_id", None),
+        backend_id=getattr(event, "backend_id", None),
+        project_id=getattr(event, "project_id", None),
+        subject=event.subject,
+        occurred_at=event.occurred_at,
+    )
+
+
+class EventLog:
+    """The DuckDB event log. Not thread-safe on its own: one connection, guarded by a lock."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = duckdb.connect(str(self.path))
+            self._con.execute(_SCHEMA)
+            row = self._con.execute("SELECT coalesce(max(pos), 0) FROM events").fetchone()
+        except (duckdb.Error, OSError) as exc:
+            raise EventLogError(f"cannot open the event log {self.path}: {exc}") from exc
+        self._next_pos = int(row[0]) + 1 if row else 1
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------- writing
+
+    def append(self, records: Sequence[LogRecord]) -> list[bool]:
+        """Append `records` in one transaction; element i is True when record i was new (first of its id)."""
+        if not records:
+            return []
+        first: dict[str, int] = {}
+        for i, rec in enumerate(records):
+            first.setdefault(rec.event_id, i)
+        unique = [records[i] for i in first.values()]
+        n = len(unique)
+        with self._lock:
+            start = self._next_pos
+            columns: dict[str, np.ndarray[Any, Any]] = {
+                "pos": np.arange(start, start + n, dtype=np.int64),
+                "stream_seq": _object_column(r.stream_seq for r in unique),
+                "event_id": _object_column(r.event_id for r in unique),
+                "type": _object_column(r.type for r in unique),
+                "job_id": _object_column(r.job_id for r in unique),
+                "backend_id": _object_column(r.backend_id for r in unique),
+                "project_id": _object_column(r.project_id for r in unique),
+                "subject": _object_column(r.subject for r in unique),
+                "occurred_at": _object_column(
+                    r.occurred_at.isoformat() if r.occurred_at is not None else None for r in unique
+                ),
+                "payload": _object_column(r.payload for r in unique),
+            }
+            con = self._con
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    con.register("_batch", columns)
+                    inserted = {row[0] for row in con.execute(_INSERT).fetchall()}
+                    con.unregister("_batch")
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            except duckdb.Error as exc:
+                raise EventLogError(f"cannot append {n} events to {self.path}: {exc}") from exc
+            self._next_pos = start + n
+        return [first[rec.event_id] == i and rec.event_id in inserted for i, rec in enumerate(records)]
+
+    def append_slow(self, records: Sequence[LogRecord]) -> list[bool]:
+        """Row-by-row `executemany` append (same semantics as `append`): kept only for the benchmark."""
+        if not records:
+            return []
+        with self._lock:
+            existing = self._existing([r.event_id for r in records])
+            new: list[bool] = []
+            rows = []
+            for rec in records:
+                is_new = rec.event_id not in existing
+                new.append(is_new)
+                if is_new:
+                    existing.add(rec.event_id)
+                    rows.append(
+                        (
+                            self._next_pos,
+                            rec.stream_seq,
+                            rec.event_id,
+                            rec.type,
+                            rec.job_id,
+                            rec.backend_id,
+                            rec.project_id,
+                            rec.subject,
+                            rec.occurred_at,
+                            rec.payload,
+                        )
+                    )
+                    self._next_pos += 1
+            self._con.executemany(f"INSERT INTO events VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+        return new
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def count(self) -> int:
+        return self._scalar("SELECT count(*) FROM events")
+
+    def max_stream_seq(self) -> int:
+        return self._scalar("SELECT coalesce(max(stream_seq), 0) FROM events")
+
+    def payloads(self, chunk: int = 10_000) -> Iterator[str]:
+        """Every payload in log order (the order the live fold applied them), read `chunk` rows at a time."""
+        with self._lock:
+            cur = self._con.cursor()
+        try:
+            cur.execute("SELECT payload FROM events ORDER BY pos")
+            while True:
+                rows = cur.fetchmany(chunk)
+                if not rows:
+                    return
+                for (payload,) in rows:
+                    yield payload
+        finally:
+            cur.close()
+
+    def payloads_by_id(self, event_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(event_ids)
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT event_id, payload FROM events WHERE event_id IN (SELECT unnest(?))", [ids]
+            ).fetchall()
+        return {event_id: payload for event_id, payload in rows}
+
+    def job_events(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's full history as JSON dicts, in log order."""
+        return self._dicts("SELECT payload FROM events WHERE job_id = ? ORDER BY pos", job_id)
+
+    def project_events(self, project_id: str) -> list[dict[str, Any]]:
+        return self._dicts("SELECT payload FROM events WHERE project_id = ? ORDER BY pos", project_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def _existing(self, event_ids: list[str]) -> set[str]:
+        rows = self._con.execute("SELECT event_id FROM events WHERE event_id IN (SELECT unnest(?))", [event_ids])
+        return {row[0] for row in rows.fetchall()}
+
+    def _scalar(self, sql: str) -> int:
+        with self._lock:
+            row = self._con.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
+    def _dicts(self, sql: str, *params: object) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._con.execute(sql, list(params)).fetchall()
+        return [json.loads(payload) for (payload,) in rows]
+
+
+def _object_column(values: Iterable[object]) -> np.ndarray[Any, Any]:
+    return np.fromiter(values, dtype=object)

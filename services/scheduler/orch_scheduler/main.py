@@ -1,0 +1,34 @@
+"""Running the scheduler as a process: `run(settings)` serves until SIGTERM/SIGINT, then shuts down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from orch_scheduler.service import Scheduler
+from orch_scheduler.settings import SchedulerSettings
+
+__all__ = ["run", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: SchedulerSettings) -> None:
+    """Start the scheduler and serve until a stop signal; finish the batch, ack it and close DuckDB."""
+    scheduler = Scheduler(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, scheduler.request_stop)
+    await scheduler.start()
+    log.info("scheduler: serving on %s with log %s", settings.nats_url, settings.db)
+    try:
+        await scheduler.wait_stopped()
+    finally:
+        await scheduler.stop()
+        log.info("scheduler: stopped")
+
+
+def run(settings: SchedulerSettings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))

@@ -1,0 +1,498 @@
+"""The scheduler service: consume events, log them, fold them, decide, publish decisions, answer RPCs.
+
+One batch at a time, in this order (a message is acked only after its commit):
+
+    fetch ≤ batch_size from the durable consumer
+      → parse (a poison message is termed and logged, never retried)
+      → append to the DuckDB log in one transaction (commit)       → `after_commit` hook (tests)
+      → fold the events the log reported as new
+      → decide: publish each decision event (Nats-Msg-Id = event_id), log and fold it, then send its command
+      → ack the batch
+
+Decisions are appended to the log as soon as JetStream stored them, so the state always reflects them; when the
+same event comes back through the consumer it is not new and changes nothing. On start-up the state is rebuilt
+from the log, RunJob is re-sent for attempts scheduled but not started (deduplicated by its command id) and a
+decision round answers whatever the log left open, so a crash between commit and ack decides nothing twice.
+
+Backend liveness comes from the KV bucket: a key not refreshed for the heartbeat TTL, or deleted, makes the
+scheduler publish BackendLost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
+from pydantic import ValidationError
+
+from orch_common.contracts import events as ev
+from orch_common.contracts import subjects
+from orch_common.contracts.commands import CancelJob, RunJob, command_subject
+from orch_common.contracts.rpc import RpcError, RpcReply, RpcVerb
+from orch_common.natsutil import connect, wait_for_topology
+from orch_scheduler.domain.decide import decide
+from orch_scheduler.domain.fold import apply
+from orch_scheduler.domain.state import BackendStatus, SchedulerState
+from orch_scheduler.errors import PoisonMessageError, RpcRequestError
+from orch_scheduler.eventlog import EventLog, LogRecord, record_of
+from orch_scheduler.replay import replay_log
+from orch_scheduler.rpc import RpcHandlers
+from orch_scheduler.settings import SchedulerSettings
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger(__name__)
+
+_MAX_ROUNDS = 16
+_KV_DELETE_OPS = frozenset({"DEL", "PURGE"})
+
+
+class Scheduler:
+    """The running scheduler. Use `async with Scheduler(settings) as s:` or `await s.start()` / `await s.stop()`."""
+
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        *,
+        clock: Callable[[], datetime] = ev.utcnow,
+        new_prompt_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.new_prompt_id = new_prompt_id
+        self.state = SchedulerState()
+        self.after_commit: Callable[[list[Msg]], Awaitable[None]] | None = None
+        self.batches = 0
+        self._log: EventLog | None = None
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._rpc_subs: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._act_pending = False
+        self._cancels_sent: set[str] = set()
+        self._heartbeats: dict[str, float] = {}  # backend id → monotonic time of its last KV put
+        self._deregistered: set[str] = set()
+        self._last_seen: dict[str, datetime] = {}
+        self._lost_sent: set[tuple[str, str]] = set()
+        self._started_at = time.monotonic()
+        self._ttl = settings.heartbeat_ttl_s or subjects.BACKEND_HEARTBEAT_TTL_S
+        self.rpc = RpcHandlers(lambda: self.state, lambda: self.event_log, self._last_seen)
+
+    @property
+    def event_log(self) -> EventLog:
+        if self._log is None:
+            raise RuntimeError("the scheduler is not started")
+        return self._log
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Open the log, rebuild the state, connect, and start consuming, watching and answering."""
+        self._log = EventLog(self.settings.db)
+        self.state = replay_log(self._log)
+        log.info(
+            "scheduler: replayed %d events (%d jobs, %d queued) from %s",
+            self.state.applied + self.state.ignored,
+            len(self.state.jobs),
+            self.state.queued_count(),
+            self.settings.db,
+        )
+        self._nc = await connect(self.settings.nats_url, "scheduler")
+        self._js = self._nc.jetstream()
+        await wait_for_topology(self._js, timeout=self.settings.topology_timeout_s)
+        self._sub = await self._js.pull_subscribe(
+            subjects.all_events(),
+            durable=subjects.SCHEDULER_CONSUMER,
+            stream=subjects.EVENTS_STREAM,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self.settings.ack_wait_s,
+                max_ack_pending=self.settings.max_ack_pending,
+                max_deliver=-1,
+            ),
+        )
+        for verb in self.rpc.verbs:
+            self._rpc_subs.append(
+                await self._nc.subscribe(
+                    subjects.rpc(verb.value), queue=self.settings.rpc_queue_group, cb=self._rpc_callback(verb)
+                )
+            )
+        self._started_at = time.monotonic()
+        async with self._lock:
+            await self._resend_run_commands()
+            await self._act()
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="scheduler-consume"),
+            asyncio.create_task(self._watch_backends(), name="scheduler-kv-watch"),
+            asyncio.create_task(self._check_liveness(), name="scheduler-liveness"),
+        ]
+
+    def request_stop(self) -> None:
+        """Ask the consume loop to finish its batch and stop (safe from a signal handler)."""
+        self._stopping.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopping.wait()
+
+    async def stop(self) -> None:
+        """Finish the current batch, ack it, stop the watchers, close NATS and the log."""
+        self._stopping.set()
+        consume = self._tasks[0] if self._tasks else None
+        if consume is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(consume, timeout=self.settings.fetch_wait_s + 10)
+        for task in self._tasks[1:]:
+            task.cancel()
+        for task in self._tasks[1:]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self._close_nats()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def crash(self) -> None:
+        """Stop at once, without acking anything in flight (for crash tests): cancel, close the connection."""
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+            self._nc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def _close_nats(self) -> None:
+        for sub in self._rpc_subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._rpc_subs = []
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+            self._nc = None
+
+    async def __aenter__(self) -> Scheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------------------------------ consuming
+
+    async def _consume(self) -> None:
+        assert self._sub is not None
+        while not self._stopping.is_set():
+            try:
+                msgs = await self._sub.fetch(self.settings.batch_size, timeout=self._fetch_wait())
+            except TimeoutError:
+                msgs = []
+            except Exception as exc:  # connection trouble: the client reconnects, we retry
+                if self._stopping.is_set():
+                    return
+                log.warning("scheduler: fetch failed: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            async with self._lock:
+                if msgs:
+                    await self._handle_batch(msgs)
+                elif self._act_pending or self._retry_due():
+                    await self._act()
+
+    def _fetch_wait(self) -> float:
+        wait = self.settings.fetch_wait_s
+        due = self.state.earliest_not_before()
+        if due is not None:
+            wait = min(wait, max(0.01, (due - self.clock()).total_seconds()))
+        return wait
+
+    def _retry_due(self) -> bool:
+        due = self.state.earliest_not_before()
+        return due is not None and due <= self.clock()
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        records: list[LogRecord] = []
+        parsed: list[Any] = []
+        good: list[Msg] = []
+        for msg in msgs:
+            try:
+                event, record = _parse_message(msg)
+            except PoisonMessageError as exc:
+                log.error("scheduler: terminating poison message on %s: %s", msg.subject, exc)
+                with contextlib.suppress(Exception):
+                    await msg.term()
+                continue
+            records.append(record)
+            parsed.append(event)
+            good.append(msg)
+        new = self.event_log.append(records)  # the commit; an error here leaves the batch unacked
+        if self.after_commit is not None:
+            await self.after_commit(good)
+        for event, is_new in zip(parsed, new, strict=True):
+            if is_new and event is not None:
+                apply(self.state, event)
+        await self._act()
+        for msg in good:
+            with contextlib.suppress(Exception):
+                await msg.ack()
+        self.batches += 1
+
+    # --------------------------------------------------------------------------------------------- acting
+
+    async def _act(self) -> None:
+        """Run decision rounds until the state asks for nothing more (or publishing fails: retried later)."""
+        self._act_pending = False
+        for _ in range(_MAX_ROUNDS):
+            decisions = decide(
+                self.state,
+                self.clock(),
+                max_inflight=self.settings.max_inflight_per_backend,
+                new_prompt_id=self.new_prompt_id,
+                cancels_sent=self._cancels_sent,
+            )
+            if not decisions:
+                return
+            try:
+                stored: list[tuple[Any, LogRecord]] = []
+                try:
+                    for event in decisions.events:
+                        stored.append(await self._publish_event(event))
+                finally:
+                    scheduled = self._log_and_fold(stored)
+                await self._send_run_commands(scheduled)
+                for cancel in decisions.cancels:
+                    await self._publish_command(cancel)
+                    self._cancels_sent.add(cancel.job_id)
+            except Exception as exc:
+                log.warning("scheduler: could not publish decisions (will retry): %s", exc)
+                self._act_pending = True
+                return
+        log.warning("scheduler: decisions did not settle after %d rounds", _MAX_ROUNDS)
+        self._act_pending = True
+
+    def _log_and_fold(self, stored: list[tuple[Any, LogRecord]]) -> list[ev.JobScheduled]:
+        """Append published decisions to the log, fold the new ones; the JobScheduled that took effect."""
+        new = self.event_log.append([record for _, record in stored])
+        scheduled: list[ev.JobScheduled] = []
+        for (event, _), is_new in zip(stored, new, strict=True):
+            if not is_new:
+                continue
+            before = self.state.applied
+            apply(self.state, event)
+            if isinstance(event, ev.JobScheduled) and self.state.applied > before:
+                scheduled.append(event)
+        return scheduled
+
+    async def _publish_event(self, event: Any) -> tuple[Any, LogRecord]:
+        """Publish a decision; when JetStream already holds an event with its id, that stored event wins."""
+        assert self._js is not None
+        payload = event.model_dump_json()
+        ack = await self._js.publish(
+            event.subject,
+            payload.encode(),
+            stream=subjects.EVENTS_STREAM,
+            headers={Header.MSG_ID.value: event.event_id},
+        )
+        if ack.duplicate:
+            with contextlib.suppress(Exception):
+                raw = await self._js.get_msg(subjects.EVENTS_STREAM, seq=ack.seq)
+                if raw.data:
+                    stored_event = ev.parse_event(raw.data)
+                    if stored_event.event_id == event.event_id:
+                        return stored_event, record_of(stored_event, stream_seq=ack.seq, payload=raw.data.decode())
+        return event, record_of(event, stream_seq=ack.seq, payload=payload)
+
+    async def _publish_command(self, cmd: RunJob | CancelJob) -> None:
+        assert self._js is not None
+        await self._js.publish(
+            command_subject(cmd),
+            cmd.model_dump_json().encode(),
+            stream=subjects.COMMANDS_STREAM,
+            headers={Header.MSG_ID.value: cmd.command_id},
+        )
+
+    async def _send_run_commands(self, scheduled: list[ev.JobScheduled]) -> None:
+        if not scheduled:
+            return
+        submitted = self.event_log.payloads_by_id(f"{s.job_id}:submitted" for s in scheduled)
+        for s in scheduled:
+            payload = submitted.get(f"{s.job_id}:submitted")
+            if payload is None:  # pragma: no cover - a job is only known through its JobSubmitted
+                log.error("scheduler: job %s has no JobSubmitted in the log", s.job_id)
+                continue
+            job = json.loads(payload)
+            labels = job.get("labels") or {}
+            previews = labels.get("previews", "true") != "false"
+            await self._publish_command(
+                RunJob(
+                    backend_id=s.backend_id,
+                    job_id=s.job_id,
+                    attempt=s.attempt,
+                    prompt_id=s.prompt_id,
+                    workflow=job["workflow"],
+                    inputs=job.get("inputs") or [],
+                    extra_data={"preview_method": "auto"} if previews else {},
+                    previews=previews,
+                    expected_seconds=_expected_seconds(labels),
+                )
+            )
+
+    async def _resend_run_commands(self) -> None:
+        """After a restart: RunJob again for every attempt scheduled but not started (deduplicated by id)."""
+        pending = [
+            ev.JobScheduled(
+                job_id=job.id,
+                attempt=att.number,
+                backend_id=att.backend_id,
+                prompt_id=att.prompt_id,
+                occurred_at=att.scheduled_at,
+            )
+            for job in self.state.jobs.values()
+            if (att := job.in_flight) is not None and att.started_at is None
+        ]
+        try:
+            await self._send_run_commands(pending)
+        except Exception as exc:
+            log.warning("scheduler: could not re-send RunJob commands: %s", exc)
+
+    # ------------------------------------------------------------------------------------------- liveness
+
+    async def _watch_backends(self) -> None:
+        assert self._js is not None
+        while not self._stopping.is_set():
+            try:
+                kv = await self._js.key_value(subjects.BACKENDS_BUCKET)
+                watcher = await kv.watchall()
+                async for entry in watcher:
+                    if entry is None:
+                        continue
+                    backend_id = _backend_id_of(entry.key, entry.value)
+                    if entry.operation in _KV_DELETE_OPS:
+                        self._deregistered.add(backend_id)
+                        self._heartbeats.pop(backend_id, None)
+                    else:
+                        self._deregistered.discard(backend_id)
+                        self._heartbeats[backend_id] = time.monotonic()
+                        self._last_seen[backend_id] = self.clock()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("scheduler: backend watch failed (restarting): %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _check_liveness(self) -> None:
+        while not self._stopping.is_set():
+            await asyncio.sleep(self.settings.liveness_check_s)
+            now = time.monotonic()
+            for backend in list(self.state.backends.values()):
+                if backend.status != BackendStatus.LIVE:
+                    continue
+                key = (backend.id, backend.agent_instance)
+                if key in self._lost_sent:
+                    continue
+                seen = self._heartbeats.get(backend.id, self._started_at)
+                if backend.id in self._deregistered:
+                    reason = "deregistered (its heartbeat key was deleted)"
+                elif now - seen > self._ttl:
+                    reason = f"no heartbeat for {self._ttl:g}s"
+                else:
+                    continue
+                lost = ev.BackendLost(
+                    backend_id=backend.id,
+                    agent_instance=backend.agent_instance,
+                    reason=reason,
+                    occurred_at=self.clock(),
+                )
+                try:
+                    await self._publish_event(lost)
+                except Exception as exc:
+                    log.warning("scheduler: could not publish BackendLost for %s: %s", backend.id, exc)
+                    continue
+                log.warning("scheduler: backend %s lost: %s", backend.id, reason)
+                self._lost_sent.add(key)
+
+    # ------------------------------------------------------------------------------------------------ RPC
+
+    def _rpc_callback(self, verb: RpcVerb) -> Callable[[Msg], Awaitable[None]]:
+        async def on_request(msg: Msg) -> None:
+            if not msg.reply:
+                return
+            try:
+                request = json.loads(msg.data) if msg.data.strip() else {}
+                if not isinstance(request, dict):
+                    raise RpcRequestError(f"{verb.value}: the request must be a JSON object")
+                reply = RpcReply(result=self.rpc.handle(verb, request))
+            except json.JSONDecodeError as exc:
+                reply = RpcReply(error=RpcError(code="bad_request", message=f"{verb.value}: invalid JSON: {exc}"))
+            except RpcRequestError as exc:
+                reply = RpcReply(error=RpcError(code=exc.code, message=str(exc)))
+            except Exception as exc:
+                log.exception("scheduler: %s failed", verb.value)
+                reply = RpcReply(error=RpcError(code="internal", message=f"{verb.value} failed: {exc}"))
+            with contextlib.suppress(Exception):
+                await msg.respond(reply.model_dump_json().encode())
+
+        return on_request
+
+
+def _parse_message(msg: Msg) -> tuple[Any, LogRecord]:
+    """The event of a stream message and its log row; the event is None for a well-formed kind we do not fold."""
+    seq = msg.metadata.sequence.stream if msg.reply else None
+    try:
+        event = ev.parse_event(msg.data)
+    except ValidationError as exc:
+        msg_id = (msg.headers or {}).get(Header.MSG_ID.value)
+        try:
+            data = json.loads(msg.data)
+        except ValueError:
+            raise PoisonMessageError(f"not JSON: {msg.data[:80]!r}") from exc
+        if not (msg_id and isinstance(data, dict) and isinstance(data.get("type"), str)):
+            raise PoisonMessageError(f"not an event: {exc.errors(include_url=False)[:3]}") from exc
+        # A kind of event the scheduler does not fold (e.g. project runs): logged, not folded.
+        return None, LogRecord(
+            event_id=msg_id, type=data["type"], payload=msg.data.decode(), stream_seq=seq, subject=msg.subject
+        )
+    return event, record_of(event, stream_seq=seq, payload=msg.data.decode())
+
+
+def _backend_id_of(key: str, value: bytes | None) -> str:
+    """A KV entry's backend id: the `backend_id` in its JSON value when there is one, else the key."""
+    if value:
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return key
+        if isinstance(data, dict) and isinstance(data.get("backend_id"), str):
+            return str(data["backend_id"])
+    return key
+
+
+def _expected_seconds(labels: dict[str, Any]) -> float | None:
+    try:
+        return float(labels["expected_seconds"]) if "expected_seconds" in labels else None
+    except (TypeError, ValueError):
+        return None
