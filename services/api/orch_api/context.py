@@ -1,0 +1,56 @@
+"""What every route needs, held on `app.state.ctx` for the app's lifetime, and the JSON body reader."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.requests import HTTPConnection, Request
+
+from orch_api.bus import Bus
+from orch_api.conversion import ObjectInfoStore
+from orch_api.errors import BadRequest, PayloadTooLarge
+from orch_api.live_hub import LiveHub
+from orch_api.settings import ApiSettings
+from orch_api.telemetry import ApiMetrics
+
+__all__ = ["ApiContext", "get_ctx", "read_json"]
+
+
+@dataclass
+class ApiContext:
+    settings: ApiSettings
+    bus: Bus
+    hub: LiveHub
+    metrics: ApiMetrics
+    object_infos: ObjectInfoStore
+    proxy_http: httpx.AsyncClient
+
+
+def get_ctx(conn: HTTPConnection) -> ApiContext:
+    """FastAPI dependency (works for HTTP requests and websockets alike)."""
+    ctx: ApiContext = conn.app.state.ctx
+    return ctx
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request body parsed as JSON; 413 above `limit` bytes (checked while reading), 400 if not JSON."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit} bytes (ORCH_API_MAX_BODY_BYTES)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes (ORCH_API_MAX_BODY_BYTES)")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise BadRequest("the body is empty; expected a JSON object", code="not_json")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="not_json") from None

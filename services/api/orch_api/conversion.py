@@ -1,0 +1,121 @@
+"""UI-format workflows: converted to API format with the object_info of the backend they will run on.
+
+`orch_common.workflow` (detect_format, convert_ui_to_api, ObjectInfoIndex, inspect_parameters, find_ports,
+check_capability) is imported lazily: until it exists, UI-format submissions get a clear 422.
+The object_info of each backend is fetched with the ComfyUI client and cached by its content hash (the hash the
+agent registered, else the hash of the body fetched).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from orch_api.errors import ApiError, BadGateway, Unprocessable
+from orch_api.registry import BackendRecord
+
+__all__ = ["ObjectInfoStore", "pick_backend_for_ui", "ui_node_types", "workflow_tools"]
+
+log = logging.getLogger(__name__)
+
+_NEEDED = ("convert_ui_to_api", "ObjectInfoIndex")
+
+
+def workflow_tools() -> ModuleType | None:
+    """`orch_common.workflow` if it provides the conversion functions, else None."""
+    try:
+        module = importlib.import_module("orch_common.workflow")
+    except ImportError:
+        return None
+    return module if all(hasattr(module, name) for name in _NEEDED) else None
+
+
+def ui_node_types(ui: Mapping[str, Any]) -> set[str]:
+    nodes = ui.get("nodes")
+    if not isinstance(nodes, list):
+        return set()
+    return {str(n["type"]) for n in nodes if isinstance(n, Mapping) and isinstance(n.get("type"), str)}
+
+
+def pick_backend_for_ui(
+    ui: Mapping[str, Any], backends: Mapping[str, BackendRecord], pinned: str | None
+) -> BackendRecord:
+    """The pinned backend, else the one (with a comfy_url) that knows most of the workflow's node types."""
+    if pinned is not None:
+        if pinned not in backends:
+            raise Unprocessable(f"unknown backend {pinned!r}", code="unknown_backend")
+        chosen = backends[pinned]
+    else:
+        candidates = [b for b in backends.values() if b.comfy_url]
+        if not candidates:
+            raise Unprocessable(
+                "a UI-format workflow needs a registered backend to convert it, and none is registered",
+                code="no_backends",
+            )
+        types = ui_node_types(ui)
+        chosen = max(candidates, key=lambda b: (len(types & b.node_classes), b.status != "offline", b.id))
+    if not chosen.comfy_url:
+        raise Unprocessable(f"backend {chosen.id!r} has no comfy_url to read its object_info from")
+    return chosen
+
+
+class ObjectInfoStore:
+    """Each backend's `/object_info` (and the converter's index over it), cached by content hash."""
+
+    def __init__(self, *, timeout: float) -> None:
+        self.timeout = timeout
+        self._by_hash: dict[str, dict[str, Any]] = {}
+        self._indexes: dict[str, Any] = {}
+
+    async def object_info(self, backend: BackendRecord) -> tuple[str, dict[str, Any]]:
+        """(content hash, object_info) of `backend`, fetched only when its registered hash is not cached."""
+        registered = backend.capabilities.get("object_info_hash")
+        if isinstance(registered, str) and registered in self._by_hash:
+            return registered, self._by_hash[registered]
+        from orch_common.comfy.client import ComfyClient
+        from orch_common.comfy.errors import ComfyError
+
+        assert backend.comfy_url is not None
+        try:
+            async with ComfyClient(backend.comfy_url, timeout=self.timeout) as comfy:
+                info = await comfy.object_info()
+                digest = comfy.object_info_hash()
+        except ComfyError as exc:
+            raise BadGateway(f"could not read /object_info of backend {backend.id!r}: {exc}") from None
+        self._by_hash[digest] = info
+        if isinstance(registered, str):
+            self._by_hash[registered] = info
+        return digest, info
+
+    async def index(self, backend: BackendRecord) -> Any:
+        """The converter's `ObjectInfoIndex` for `backend` (requires `orch_common.workflow`)."""
+        tools = workflow_tools()
+        if tools is None:
+            raise Unprocessable("UI-format workflows are not supported yet: submit the API format", code="ui_format")
+        digest, info = await self.object_info(backend)
+        if digest not in self._indexes:
+            self._indexes[digest] = tools.ObjectInfoIndex(info)
+        return self._indexes[digest]
+
+    async def convert(self, ui: Mapping[str, Any], backend: BackendRecord) -> dict[str, Any]:
+        """Convert a UI workflow to an API prompt with `backend`'s object_info; 422 naming what failed."""
+        tools = workflow_tools()
+        if tools is None:
+            raise Unprocessable("UI-format workflows are not supported yet: submit the API format", code="ui_format")
+        index = await self.index(backend)
+        try:
+            converted = tools.convert_ui_to_api(dict(ui), index)
+        except ApiError:
+            raise
+        except Exception as exc:  # the converter's own errors go to the caller
+            raise Unprocessable(
+                f"could not convert the UI workflow with backend {backend.id!r}'s object_info: {exc}",
+                code="ui_conversion_failed",
+            ) from None
+        prompt = getattr(converted, "prompt", converted)
+        if not isinstance(prompt, dict):
+            raise Unprocessable("the UI workflow converted to something that is not an API prompt")
+        return prompt

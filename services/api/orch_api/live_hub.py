@@ -1,0 +1,243 @@
+"""Fan-out of live state to browsers: job states from the event stream, progress/previews/metrics from core NATS.
+
+One hub per API process holds two subscriptions:
+
+- an ephemeral ordered JetStream consumer on `orch.v1.evt.>` delivering only new events, folded into a small
+  per-job summary (`{"id", "state", "backend", "attempt", "error", "outputs"}`) and backend status;
+- a core subscription on `orch.v1.live.>` (progress, previews, backend metrics; never stored).
+
+Each connected client has an `Outbox` (coalescing, bounded, rate-limited per job); the hub offers every
+message to every outbox without ever waiting on a client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import DeliverPolicy
+from pydantic import ValidationError
+
+from orch_api.bus import Bus
+from orch_api.coalesce import Outbox
+from orch_api.telemetry import ApiMetrics
+from orch_common.contracts import subjects
+from orch_common.contracts.events import parse_event
+from orch_common.contracts.live import BackendMetrics, LivePreview, LiveProgress
+from orch_common.contracts.rpc import JobState
+
+__all__ = ["LiveHub", "job_message"]
+
+log = logging.getLogger(__name__)
+
+_STATE_OF_EVENT: dict[str, JobState] = {
+    "job.submitted": JobState.QUEUED,
+    "job.retried": JobState.QUEUED,
+    "job.scheduled": JobState.SCHEDULED,
+    "job.started": JobState.RUNNING,
+    "job.progressed": JobState.RUNNING,
+    "job.node_executed": JobState.RUNNING,
+    "job.output_stored": JobState.RUNNING,
+    "job.succeeded": JobState.SUCCEEDED,
+    "job.failed": JobState.FAILED,
+    "job.cancelled": JobState.CANCELLED,
+}
+_BACKEND_STATUS_OF_EVENT = {
+    "backend.registered": "online",
+    "backend.lost": "offline",
+    "backend.disabled": "disabled",
+    "backend.enabled": "online",
+}
+_KEEP_FINISHED = 1000
+
+
+def job_message(summary: dict[str, Any], *, snapshot: bool = False) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "job", "job": summary}
+    if snapshot:
+        message["snapshot"] = True
+    return message
+
+
+class LiveHub:
+    """Subscribes once, folds job events into summaries, and offers every live message to every client."""
+
+    def __init__(self, bus: Bus, metrics: ApiMetrics, *, rate: float, max_pending: int) -> None:
+        self.bus = bus
+        self.metrics = metrics
+        self.rate = rate
+        self.max_pending = max_pending
+        self.jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.backend_metrics: dict[str, BackendMetrics] = {}
+        self.backend_status: dict[str, str] = {}
+        self._outboxes: set[Outbox] = set()
+        self._subs: list[Subscription] = []
+
+    async def start(self) -> None:
+        events = await self.bus.js.subscribe(
+            subjects.all_events(),
+            cb=self._on_event,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            stream=subjects.EVENTS_STREAM,
+        )
+        live = await self.bus.nc.subscribe(subjects.all_live(), cb=self._on_live)
+        self._subs = [events, live]
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs = []
+        for outbox in list(self._outboxes):
+            outbox.close()
+
+    # ----------------------------------------------------------------------------------- clients
+
+    def attach(self) -> Outbox:
+        outbox = Outbox(rate=self.rate, max_pending=self.max_pending, on_coalesced=self.metrics.live_coalesced.inc)
+        self._outboxes.add(outbox)
+        self.metrics.live_clients.set(len(self._outboxes))
+        return outbox
+
+    def detach(self, outbox: Outbox) -> None:
+        outbox.close()
+        self._outboxes.discard(outbox)
+        self.metrics.live_clients.set(len(self._outboxes))
+
+    def _offer(self, kind: str, ident: str, rate_kind: str, message: dict[str, Any]) -> None:
+        for outbox in self._outboxes:
+            outbox.offer((kind, ident), (rate_kind, ident), message)
+
+    # ------------------------------------------------------------------------------------ events
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            event = parse_event(msg.data)
+        except (ValidationError, ValueError) as exc:
+            log.warning("unreadable event on %s: %s", msg.subject, exc)
+            return
+        kind = getattr(event, "type", "")
+        if kind.startswith("job."):
+            self._fold_job(kind, event)
+        elif kind in _BACKEND_STATUS_OF_EVENT:
+            self._fold_backend(kind, event)
+
+    def _fold_job(self, kind: str, event: Any) -> None:
+        job_id: str = event.job_id
+        summary = self.jobs.get(job_id)
+        if summary is None:
+            summary = {
+                "id": job_id,
+                "state": JobState.QUEUED.value,
+                "backend": None,
+                "attempt": 0,
+                "error": None,
+                "outputs": [],
+            }
+            self.jobs[job_id] = summary
+        was_terminal = JobState(summary["state"]).terminal
+        new_state = _STATE_OF_EVENT.get(kind)
+        if new_state is not None and not was_terminal:
+            summary["state"] = new_state.value
+        if hasattr(event, "attempt"):
+            summary["attempt"] = max(int(summary["attempt"]), int(event.attempt))
+        if kind in ("job.scheduled", "job.started", "job.succeeded"):
+            summary["backend"] = event.backend_id
+        if kind == "job.submitted" and event.pinned_backend:
+            summary["pinned_backend"] = event.pinned_backend
+        if kind in ("job.attempt_failed", "job.failed"):
+            summary["error"] = {
+                "reason": event.reason.value,
+                "message": event.message,
+                "node_id": event.node_id,
+                "node_type": event.node_type,
+            }
+        if kind == "job.cancellation_requested":
+            summary["cancel_requested"] = True
+        if kind == "job.output_stored":
+            summary["outputs"] = [
+                *summary["outputs"],
+                {
+                    "artifact_id": event.artifact_id,
+                    "node_id": event.node_id,
+                    "filename": event.filename,
+                    "subfolder": event.subfolder,
+                    "type": event.folder_type,
+                    "kind": event.kind.value,
+                    "content_type": event.content_type,
+                },
+            ]
+        if kind == "job.progressed":
+            return  # the full-rate progress arrives on the live subjects
+        self.jobs.move_to_end(job_id)
+        if JobState(summary["state"]).terminal and not was_terminal:
+            self.metrics.job_finished()
+        self._prune()
+        self._offer("job", job_id, "job", job_message(dict(summary)))
+
+    def _prune(self) -> None:
+        finished = [k for k, v in self.jobs.items() if JobState(v["state"]).terminal]
+        for key in finished[: max(0, len(finished) - _KEEP_FINISHED)]:
+            del self.jobs[key]
+
+    def _fold_backend(self, kind: str, event: Any) -> None:
+        status = _BACKEND_STATUS_OF_EVENT[kind]
+        self.backend_status[event.backend_id] = status
+        backend: dict[str, Any] = {"id": event.backend_id, "status": status}
+        if kind == "backend.registered":
+            backend["comfy_url"] = event.comfy_url
+            backend["capabilities"] = event.capabilities.model_dump(mode="json")
+        self._offer("backend", event.backend_id, "backend", {"type": "backend", "backend": backend})
+
+    # -------------------------------------------------------------------------------------- live
+
+    async def _on_live(self, msg: Msg) -> None:
+        try:
+            data = json.loads(msg.data)
+            kind = data.get("type") if isinstance(data, dict) else None
+            if kind == "progress":
+                p = LiveProgress.model_validate(data)
+                self._offer(
+                    "progress",
+                    p.job_id,
+                    "job",
+                    {
+                        "type": "progress",
+                        "job_id": p.job_id,
+                        "node_id": p.node_id,
+                        "value": p.value,
+                        "max": p.max,
+                        "nodes": p.nodes,
+                        "sent_at": p.sent_at,
+                        "attempt": p.attempt,
+                        "backend_id": p.backend_id,
+                    },
+                )
+            elif kind == "preview":
+                v = LivePreview.model_validate(data)
+                self._offer(
+                    "preview",
+                    v.job_id,
+                    "job",
+                    {
+                        "type": "preview",
+                        "job_id": v.job_id,
+                        "node_id": v.node_id,
+                        "content_type": v.content_type,
+                        "data_b64": v.data_b64,
+                        "attempt": v.attempt,
+                        "backend_id": v.backend_id,
+                    },
+                )
+            elif kind == "metrics":
+                m = BackendMetrics.model_validate(data)
+                self.backend_metrics[m.backend_id] = m
+                self.metrics.observe_backend(m)
+                self._offer("metrics", m.backend_id, "backend", m.model_dump(mode="json"))
+        except (ValidationError, ValueError) as exc:
+            log.debug("unreadable live message on %s: %s", msg.subject, exc)

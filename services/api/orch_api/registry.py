@@ -1,0 +1,125 @@
+"""Which backends exist and what they can run: the agents' registrations in the KV bucket, else the scheduler's view.
+
+Each agent keeps one key of `subjects.BACKENDS_BUCKET` alive with its heartbeat; an entry that stops being
+refreshed expires, so reading the bucket gives exactly the live backends. Values are read leniently (only
+the id, `comfy_url` and the capabilities' node classes matter here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError, NotFoundError
+from pydantic import BaseModel, ConfigDict, Field
+
+from orch_api.bus import Bus
+from orch_api.errors import ApiError
+from orch_common.contracts import subjects
+from orch_common.contracts.rpc import BackendView, RpcVerb
+
+__all__ = ["BackendRecord", "parse_registration", "read_backends", "read_registrations"]
+
+log = logging.getLogger(__name__)
+
+
+class BackendRecord(BaseModel):
+    """What the API needs to know about one backend."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    comfy_url: str | None
+    node_classes: frozenset[str] = frozenset()
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    status: str = "online"
+    live: bool = True
+    """True when the agent's registration is in the KV bucket right now."""
+
+
+def parse_registration(key: str, raw: bytes) -> BackendRecord | None:
+    """Read one KV registration value; None (and a log line) when it is not a JSON object."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        log.warning("backend registration %r is not JSON; ignored", key)
+        return None
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("registration"), dict):
+        data = {**data, **data["registration"]}
+    caps = data.get("capabilities") if isinstance(data.get("capabilities"), dict) else {}
+    assert isinstance(caps, dict)
+    classes = caps.get("node_classes") or data.get("node_classes") or []
+    backend_id = data.get("backend_id") or data.get("id") or key
+    url = data.get("comfy_url") or data.get("url")
+    status = str(data.get("status") or ("disabled" if data.get("disabled") else "online"))
+    return BackendRecord(
+        id=str(backend_id),
+        comfy_url=str(url) if url else None,
+        node_classes=frozenset(str(c) for c in classes),
+        capabilities=caps,
+        status=status,
+    )
+
+
+async def read_registrations(bus: Bus) -> dict[str, BackendRecord]:
+    """Every backend whose registration is live in the KV bucket, by backend id."""
+    try:
+        kv = await bus.js.key_value(subjects.BACKENDS_BUCKET)
+        keys = await kv.keys()
+    except (NoKeysError, BucketNotFoundError, NotFoundError):
+        return {}
+    except (NatsTimeoutError, TimeoutError):
+        log.warning("reading %s timed out", subjects.BACKENDS_BUCKET)
+        return {}
+    found: dict[str, BackendRecord] = {}
+    for key in keys:
+        try:
+            entry = await kv.get(key)
+        except (KeyNotFoundError, NotFoundError):
+            continue
+        if entry.value is None:
+            continue
+        record = parse_registration(key, entry.value)
+        if record is not None:
+            found[record.id] = record
+    return found
+
+
+def _from_view(view: BackendView) -> BackendRecord:
+    classes = view.capabilities.get("node_classes") or []
+    return BackendRecord(
+        id=view.id,
+        comfy_url=view.comfy_url,
+        node_classes=frozenset(str(c) for c in classes),
+        capabilities=view.capabilities,
+        status=view.status,
+        live=False,
+    )
+
+
+async def scheduler_backends(bus: Bus) -> list[BackendView]:
+    """The scheduler's `backends.list` (raises `ApiError` when it does not answer)."""
+    result = await bus.rpc(RpcVerb.BACKENDS_LIST)
+    items = result.get("backends", []) if isinstance(result, dict) else result or []
+    return [BackendView.model_validate(item) for item in items]
+
+
+async def read_backends(bus: Bus, *, ask_scheduler: bool = True) -> dict[str, BackendRecord]:
+    """Live registrations, completed by the scheduler's list for backends registered but not in the bucket."""
+    found = await read_registrations(bus)
+    if not ask_scheduler:
+        return found
+    try:
+        views = await scheduler_backends(bus)
+    except ApiError:
+        return found
+    for view in views:
+        if view.id not in found:
+            found[view.id] = _from_view(view)
+        elif view.status == "disabled":
+            found[view.id] = found[view.id].model_copy(update={"status": "disabled"})
+    return found

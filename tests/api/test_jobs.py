@@ -1,0 +1,149 @@
+"""Submitting, reading and cancelling jobs over real HTTP, against a real nats-server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from nats.aio.client import Client
+
+from orch_common.contracts import subjects
+from orch_common.contracts.events import parse_event
+from tests.api.conftest import BASIC_CLASSES, ApiServer, FakeScheduler, event_count, job_view, register_backend
+from tests.helpers import FIXTURES
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+BASIC = json.loads((FIXTURES / "workflows" / "api_basic.json").read_text())
+
+
+def _all_of(job_id: str) -> str:
+    """Every event subject of one job (the subjects module builds only concrete ones)."""
+    return subjects.job_event(job_id, "submitted").rsplit(".", 1)[0] + ".>"
+
+
+@pytest.fixture(autouse=True)
+async def _backend(nc: Client) -> None:
+    await register_backend(nc, "gpu-a", "http://127.0.0.1:9", BASIC_CLASSES)
+
+
+async def _refused(api: ApiServer, nc: Client, status: int, **request: object) -> dict[str, object]:
+    before = await event_count(nc)
+    async with api.client() as http:
+        response = await http.post("/api/jobs", **request)  # type: ignore[arg-type]
+    assert response.status_code == status, response.text
+    assert await event_count(nc) == before, "a refused submission must not create a job"
+    detail = response.json()["detail"]
+    assert detail["code"] and detail["message"]
+    return detail  # type: ignore[no-any-return]
+
+
+async def test_a_body_that_is_not_json_is_refused(api: ApiServer, nc: Client) -> None:
+    detail = await _refused(api, nc, 400, content=b"{not json", headers={"content-type": "application/json"})
+    assert "JSON" in str(detail["message"])
+
+
+async def test_a_body_without_workflow_is_refused(api: ApiServer, nc: Client) -> None:
+    detail = await _refused(api, nc, 422, json={"backend": "gpu-a"})
+    assert "workflow" in str(detail["message"])
+
+
+async def test_a_node_without_class_type_is_named(api: ApiServer, nc: Client) -> None:
+    workflow = {**BASIC, "2": {"inputs": {"image": ["1", 0]}}}
+    detail = await _refused(api, nc, 422, json={"workflow": workflow})
+    assert "'2'" in str(detail["message"]) and "class_type" in str(detail["message"])
+
+
+async def test_node_classes_no_backend_has_are_named(api: ApiServer, nc: Client) -> None:
+    workflow = {**BASIC, "9": {"class_type": "KSamplerDeluxe", "inputs": {}}}
+    detail = await _refused(api, nc, 422, json={"workflow": workflow})
+    assert detail["code"] == "unknown_node_classes"
+    assert "KSamplerDeluxe" in str(detail["message"])
+    assert detail["missing_classes"] == ["KSamplerDeluxe"]
+
+
+async def test_an_unknown_pinned_backend_is_refused(api: ApiServer, nc: Client) -> None:
+    detail = await _refused(api, nc, 422, json={"workflow": BASIC, "backend": "no-such-gpu"})
+    assert "no-such-gpu" in str(detail["message"])
+
+
+async def test_an_oversized_body_is_refused_with_413(api: ApiServer, nc: Client) -> None:
+    big = {"workflow": BASIC, "labels": {"padding": "x" * (api.settings.max_body_bytes + 1)}}
+    await _refused(api, nc, 413, content=json.dumps(big).encode(), headers={"content-type": "application/json"})
+
+
+async def test_a_ui_format_workflow_is_refused_until_it_can_be_converted(api: ApiServer, nc: Client) -> None:
+    from orch_api.conversion import workflow_tools
+
+    if workflow_tools() is not None:
+        pytest.skip("orch_common.workflow converts UI workflows now")
+    ui = json.loads((FIXTURES / "workflows" / "ui_default.json").read_text())
+    detail = await _refused(api, nc, 422, json={"workflow": ui})
+    assert "UI" in str(detail["message"])
+
+
+async def test_a_good_submission_puts_exactly_one_job_submitted_in_the_stream(api: ApiServer, nc: Client) -> None:
+    js = nc.jetstream()
+    async with api.client() as http:
+        response = await http.post("/api/jobs", json={"workflow": BASIC, "labels": {"who": "test"}})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    sub = await js.subscribe(_all_of(job_id), ordered_consumer=True)
+    msg = await sub.next_msg(timeout=5)
+    event = parse_event(msg.data)
+    assert event.type == "job.submitted" and event.job_id == job_id
+    assert event.required_classes == ["EmptyImage", "ImageBlur", "ImageInvert", "SaveImage"]
+    assert event.workflow == BASIC and event.labels == {"who": "test"}
+    assert msg.headers and msg.headers["Nats-Msg-Id"] == event.event_id
+    stored = await js.stream_info(subjects.EVENTS_STREAM, subjects_filter=_all_of(job_id))
+    assert stored.state.subjects == {subjects.job_event(job_id, "submitted"): 1}
+    await sub.unsubscribe()
+
+
+async def test_a_job_pinned_to_a_backend_lacking_a_class_is_refused(api: ApiServer, nc: Client) -> None:
+    await register_backend(nc, "gpu-small", "http://127.0.0.1:9", ["EmptyImage"])
+    detail = await _refused(api, nc, 422, json={"workflow": BASIC, "backend": "gpu-small"})
+    assert "ImageBlur" in str(detail["message"])
+
+
+async def test_reading_a_job_without_a_scheduler_says_so_with_503(api: ApiServer) -> None:
+    async with api.client() as http:
+        response = await http.get("/api/jobs/abc")
+    assert response.status_code == 503
+    assert response.json()["detail"]["code"] == "scheduler_unavailable"
+
+
+async def test_jobs_are_read_from_the_scheduler(api: ApiServer, scheduler: FakeScheduler) -> None:
+    scheduler.jobs["j1"] = job_view("j1", "running", backend="gpu-a")
+    scheduler.events["j1"] = [{"type": "job.submitted", "job_id": "j1"}]
+    async with api.client() as http:
+        one = await http.get("/api/jobs/j1")
+        missing = await http.get("/api/jobs/nope")
+        listed = await http.get("/api/jobs", params={"state": "running", "limit": 5})
+        events = await http.get("/api/jobs/j1/events")
+    assert one.status_code == 200 and one.json()["state"] == "running" and one.json()["backend"] == "gpu-a"
+    assert missing.status_code == 404
+    assert listed.json()["total"] == 1 and listed.json()["jobs"][0]["id"] == "j1"
+    assert events.json()["events"][0]["type"] == "job.submitted"
+    assert ("jobs.list", {"state": "running", "limit": 5, "offset": 0, "run_id": None}) in scheduler.requests
+
+
+async def test_cancel_publishes_the_request_and_refuses_finished_jobs(
+    api: ApiServer, nc: Client, scheduler: FakeScheduler
+) -> None:
+    scheduler.jobs["run1"] = job_view("run1", "running")
+    scheduler.jobs["done1"] = job_view("done1", "succeeded")
+    js = nc.jetstream()
+    async with api.client() as http:
+        accepted = await http.post("/api/jobs/run1/cancel")
+        finished = await http.post("/api/jobs/done1/cancel")
+        unknown = await http.post("/api/jobs/ghost/cancel")
+    assert accepted.status_code == 202
+    assert finished.status_code == 409 and finished.json()["detail"]["code"] == "already_terminal"
+    assert unknown.status_code == 404
+    sub = await js.subscribe(subjects.job_event("run1", "cancellation_requested"), ordered_consumer=True)
+    event = parse_event((await sub.next_msg(timeout=5)).data)
+    assert event.type == "job.cancellation_requested"
+    await sub.unsubscribe()
+    stored = await js.stream_info(subjects.EVENTS_STREAM, subjects_filter=_all_of("done1"))
+    assert not stored.state.subjects
