@@ -1,0 +1,124 @@
+/**
+ * Edit a node's workflow in the real ComfyUI editor of a server, served same-origin at `/backends/{id}/comfy/`.
+ *
+ * The node's UI workflow is loaded with `app.loadGraphData` (an API-only workflow with `app.loadApiJson`) once the
+ * frontend's `app` is ready; "Save back" takes `app.graphToPrompt()` — the frontend's own conversion — and stores
+ * both formats on the node, then re-inspects its parameters.
+ */
+import { useEffect, useRef, useState } from "react";
+import type { JsonObject } from "../api/rawJson";
+import { useLive } from "../live/LiveProvider";
+import { useWorkspace } from "../project/WorkspaceProvider";
+
+interface ComfyApp {
+  graph?: unknown;
+  loadGraphData: (workflow: unknown, clean?: boolean) => Promise<void> | void;
+  loadApiJson?: (api: unknown, fileName: string) => Promise<void> | void;
+  graphToPrompt: () => Promise<{ workflow: JsonObject; output: JsonObject }>;
+}
+
+type Frame = Window & { app?: ComfyApp };
+
+/** Resolve with the editor's `app` once it exists and has a graph (polls; gives up after `timeoutMs`). */
+export function waitForComfyApp(frame: () => Frame | null | undefined, timeoutMs = 60_000): Promise<ComfyApp> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      let app: ComfyApp | undefined;
+      try {
+        app = frame()?.app;
+      } catch {
+        /* not same-origin yet (about:blank → proxy) */
+      }
+      if (app && app.graph && typeof app.loadGraphData === "function") resolve(app);
+      else if (Date.now() - started > timeoutMs) reject(new Error("the ComfyUI editor did not start"));
+      else setTimeout(tick, 250);
+    };
+    tick();
+  });
+}
+
+// Plain JSON for the editor: it does not know bigint; the API prompt we get back carries its own numbers.
+const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x)));
+
+export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: () => void }) {
+  const ws = useWorkspace();
+  const live = useLive();
+  const node = ws.project.doc.nodes.find((n) => n.id === nodeId);
+  const [backend, setBackend] = useState(() => ws.backendFor(node) ?? Object.keys(live.state.backends)[0] ?? "");
+  const [status, setStatus] = useState("loading the editor…");
+  const [app, setApp] = useState<ComfyApp | null>(null);
+  const frameRef = useRef<HTMLIFrameElement>(null);
+
+  useEffect(() => {
+    if (!node || !backend) return;
+    let alive = true;
+    setApp(null);
+    setStatus("loading the editor…");
+    waitForComfyApp(() => frameRef.current?.contentWindow as Frame | null)
+      .then(async (a) => {
+        if (!alive) return;
+        if (node.workflow_ui) await a.loadGraphData(plain(node.workflow_ui), true);
+        else if (a.loadApiJson) await a.loadApiJson(plain(node.workflow_api), `${node.title}.json`);
+        else throw new Error("this editor cannot load an API-format workflow");
+        setApp(a);
+        setStatus("ready");
+      })
+      .catch((e: Error) => alive && setStatus(e.message));
+    return () => {
+      alive = false;
+    };
+  }, [backend, nodeId]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  if (!node) return null;
+  const saveBack = async () => {
+    if (!app) return;
+    try {
+      setStatus("converting…");
+      const { workflow, output } = await app.graphToPrompt();
+      ws.dispatch({ type: "updateNode", id: nodeId, patch: { workflow_ui: workflow, workflow_api: output } });
+      await ws.reinspect(nodeId, workflow);
+      setStatus("saved back to the node");
+      onClose();
+    } catch (e) {
+      setStatus(`save back failed: ${(e as Error).message}`);
+    }
+  };
+  return (
+    <div className="modal-backdrop editor-backdrop">
+      <div className="modal editor" role="dialog" aria-label="Edit internals" data-testid="edit-internals">
+        <header>
+          <h3>Edit internals — {node.title}</h3>
+          <select value={backend} onChange={(e) => setBackend(e.target.value)} aria-label="server">
+            {Object.keys(live.state.backends).map((id) => (
+              <option key={id} value={id}>
+                {id}
+              </option>
+            ))}
+          </select>
+          <span className="muted" data-testid="editor-status">
+            {status}
+          </span>
+          <span className="spacer" />
+          <button type="button" className="primary" disabled={!app} onClick={() => void saveBack()} data-testid="save-back">
+            Save back
+          </button>
+          <button type="button" onClick={onClose}>
+            Close
+          </button>
+        </header>
+        {backend ? (
+          <iframe
+            ref={frameRef}
+            key={backend}
+            title="ComfyUI editor"
+            data-testid="editor-frame"
+            src={`/backends/${encodeURIComponent(backend)}/comfy/`}
+          />
+        ) : (
+          <p className="muted">No server to edit on.</p>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,69 @@
+import { render, screen } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import type { Backend } from "../api/types";
+import type { MetricsSample } from "../live/liveReducer";
+import { BackendCard } from "./BackendCard";
+
+const backend = (over: Partial<Backend> = {}): Backend => ({
+  id: "sim-1",
+  comfy_url: "http://127.0.0.1:8188",
+  status: "busy",
+  capabilities: { gpu_name: "Sim GPU" },
+  queued_jobs: 2,
+  running_jobs: 1,
+  jobs_completed: 7,
+  last_seen: null,
+  metrics: {
+    backend_id: "sim-1",
+    at: "2026-01-01T00:00:00Z",
+    reachable: true,
+    queue_remaining: 3,
+    running_prompt_id: "p1",
+    running_job_id: "job-abcdef123",
+    running_node: "3",
+    progress: 0.25,
+    jobs_completed: 7,
+    gpus: [{ index: 0, name: "Sim GPU", utilization: 87, vram_used: 4 * 1024 ** 3, vram_total: 8 * 1024 ** 3, temperature: 66 }],
+    ram_total: null,
+    ram_free: null,
+  },
+  ...over,
+});
+
+const samples: MetricsSample[] = [0, 1, 2].map((i) => ({
+  at: i * 30_000,
+  utilization: 50 + i,
+  vramUsed: 1,
+  vramTotal: 2,
+  temperature: 60,
+  jobsCompleted: 5 + i,
+}));
+
+describe("BackendCard", () => {
+  it("shows status, queue, the running job and node with its progress", () => {
+    render(<BackendCard backend={backend()} history={samples} />);
+    const card = screen.getByTestId("backend-card-sim-1");
+    expect(card.className).toContain("status-busy");
+    expect(screen.getByTestId("backend-status-sim-1").textContent).toBe("busy");
+    expect(screen.getByTestId("backend-queue-sim-1").textContent).toBe("3");
+    expect(card.textContent).toContain("job-abcd");
+    expect(card.textContent).toContain("node 3");
+    expect((screen.getByTestId("backend-progress-sim-1") as HTMLProgressElement).value).toBe(0.25);
+  });
+
+  it("shows GPU utilisation, VRAM, temperature and jobs per minute", () => {
+    render(<BackendCard backend={backend()} history={samples} />);
+    const card = screen.getByTestId("backend-card-sim-1");
+    expect(card.textContent).toContain("GPU 87%");
+    expect(card.textContent).toContain("VRAM 4.0 GiB / 8.0 GiB");
+    expect(card.textContent).toContain("Temp 66°C");
+    expect(card.textContent).toContain("2.0"); // 2 jobs over one minute
+    expect(card.querySelectorAll("svg.sparkline")).toHaveLength(3);
+  });
+
+  it("offers Enable for a disabled server and shows idle without metrics", () => {
+    render(<BackendCard backend={backend({ status: "disabled", metrics: null })} history={[]} />);
+    expect(screen.getByTestId("backend-toggle-sim-1").textContent).toBe("Enable");
+    expect(screen.getByTestId("backend-card-sim-1").textContent).toContain("idle");
+  });
+});

@@ -1,0 +1,246 @@
+/**
+ * The live store: backends, their metrics history and the state of jobs, folded from `/api/live` messages.
+ *
+ * Pure: `liveReducer(state, action) -> state`. Two rules the socket relies on:
+ * - coalescing: `coalesce(batch)` keeps only the newest progress and preview per job inside one batch;
+ * - terminal states are final: once a job has succeeded, failed or been cancelled, later progress, previews
+ *   and non-terminal states of it (late or out-of-order deliveries) are ignored.
+ */
+import {
+  isTerminal,
+  type Backend,
+  type BackendMetrics,
+  type Job,
+  type JobOutput,
+  type JobState,
+  type LiveMessage,
+} from "../api/types";
+
+export const HISTORY_LENGTH = 60;
+
+export interface MetricsSample {
+  at: number; // ms since epoch
+  utilization: number | null;
+  vramUsed: number | null;
+  vramTotal: number | null;
+  temperature: number | null;
+  jobsCompleted: number;
+}
+
+export interface JobProgress {
+  node_id: string | null;
+  value: number;
+  max: number;
+}
+
+export interface LiveJob {
+  id: string;
+  state: JobState;
+  backend: string | null;
+  attempt: number;
+  error: string | null;
+  outputs: JobOutput[];
+  progress: JobProgress | null;
+  preview: { node_id: string | null; url: string } | null;
+  labels: Record<string, string>;
+  updatedAt: number;
+}
+
+export interface LiveState {
+  connected: boolean;
+  backends: Record<string, Backend>;
+  history: Record<string, MetricsSample[]>;
+  jobs: Record<string, LiveJob>;
+}
+
+export type LiveAction =
+  | { type: "messages"; messages: LiveMessage[]; now?: number }
+  | { type: "connection"; connected: boolean }
+  | { type: "backends"; backends: Backend[] }
+  | { type: "jobs"; jobs: Job[]; now?: number };
+
+export const initialLiveState: LiveState = { connected: false, backends: {}, history: {}, jobs: {} };
+
+const STATE_RANK: Record<JobState, number> = {
+  queued: 0,
+  scheduled: 1,
+  running: 2,
+  succeeded: 3,
+  failed: 3,
+  cancelled: 3,
+};
+
+/** Drop progress and preview messages superseded by a newer one of the same job within the batch. */
+export function coalesce(batch: LiveMessage[]): LiveMessage[] {
+  const lastIndex = new Map<string, number>();
+  batch.forEach((m, i) => {
+    if (m.type === "progress" || m.type === "preview") lastIndex.set(`${m.type}:${m.job_id}`, i);
+  });
+  return batch.filter(
+    (m, i) => (m.type !== "progress" && m.type !== "preview") || lastIndex.get(`${m.type}:${m.job_id}`) === i,
+  );
+}
+
+function sampleOf(m: BackendMetrics): MetricsSample {
+  const gpu = m.gpus[0];
+  const parsed = Date.parse(m.at);
+  return {
+    at: Number.isNaN(parsed) ? Date.now() : parsed,
+    utilization: gpu?.utilization ?? null,
+    vramUsed: gpu?.vram_used ?? null,
+    vramTotal: gpu?.vram_total ?? null,
+    temperature: gpu?.temperature ?? null,
+    jobsCompleted: m.jobs_completed,
+  };
+}
+
+function withMetrics(state: LiveState, m: BackendMetrics): LiveState {
+  const prev = state.history[m.backend_id] ?? [];
+  const sample = sampleOf(m);
+  const last = prev[prev.length - 1];
+  const history = last && last.at === sample.at ? prev : [...prev, sample].slice(-HISTORY_LENGTH);
+  const backend = state.backends[m.backend_id];
+  return {
+    ...state,
+    history: { ...state.history, [m.backend_id]: history },
+    backends: backend ? { ...state.backends, [m.backend_id]: { ...backend, metrics: m } } : state.backends,
+  };
+}
+
+function blankJob(id: string, state: JobState, now: number): LiveJob {
+  return {
+    id,
+    state,
+    backend: null,
+    attempt: 1,
+    error: null,
+    outputs: [],
+    progress: null,
+    preview: null,
+    labels: {},
+    updatedAt: now,
+  };
+}
+
+/** Fold one job update; refuses to leave a terminal state or to go back within an attempt. */
+export function applyJobUpdate(
+  current: LiveJob | undefined,
+  update: Partial<Job> & { id: string; state: JobState; attempt?: number },
+  now: number,
+): LiveJob | undefined {
+  const job = current ?? blankJob(update.id, update.state, now);
+  if (current) {
+    if (isTerminal(current.state)) {
+      // A terminal state is final; only outputs that were missing may still arrive.
+      return update.outputs?.length && !current.outputs.length ? { ...current, outputs: update.outputs } : undefined;
+    }
+    const attempt = update.attempt ?? current.attempt;
+    const sameAttempt = attempt === current.attempt;
+    if (attempt < current.attempt) return undefined;
+    if (sameAttempt && STATE_RANK[update.state] < STATE_RANK[current.state]) return undefined;
+  }
+  const terminal = isTerminal(update.state);
+  return {
+    ...job,
+    state: update.state,
+    backend: update.backend ?? job.backend,
+    attempt: update.attempt ?? job.attempt,
+    error: update.error ?? (terminal ? job.error : null),
+    outputs: update.outputs && update.outputs.length ? update.outputs : job.outputs,
+    labels: update.labels ?? job.labels,
+    progress: terminal ? null : job.progress,
+    preview: update.state === "succeeded" ? null : job.preview,
+    updatedAt: now,
+  };
+}
+
+function applyMessage(state: LiveState, m: LiveMessage, now: number): LiveState {
+  switch (m.type) {
+    case "snapshot": {
+      let next: LiveState = state;
+      if (m.backends) next = applyBackends(next, m.backends);
+      for (const metrics of m.metrics ?? []) next = withMetrics(next, metrics);
+      if (m.jobs) next = applyJobs(next, m.jobs, now);
+      return next;
+    }
+    case "job": {
+      const job = applyJobUpdate(state.jobs[m.job.id], m.job, now);
+      return job ? { ...state, jobs: { ...state.jobs, [job.id]: job } } : state;
+    }
+    case "progress": {
+      const cur = state.jobs[m.job_id] ?? blankJob(m.job_id, "running", now);
+      if (isTerminal(cur.state)) return state;
+      const job: LiveJob = {
+        ...cur,
+        state: cur.state === "running" ? cur.state : "running",
+        progress: { node_id: m.node_id, value: m.value, max: m.max },
+        updatedAt: now,
+      };
+      return { ...state, jobs: { ...state.jobs, [job.id]: job } };
+    }
+    case "preview": {
+      const cur = state.jobs[m.job_id] ?? blankJob(m.job_id, "running", now);
+      if (isTerminal(cur.state)) return state;
+      const job: LiveJob = {
+        ...cur,
+        preview: { node_id: m.node_id, url: `data:${m.content_type};base64,${m.data_b64}` },
+        updatedAt: now,
+      };
+      return { ...state, jobs: { ...state.jobs, [job.id]: job } };
+    }
+    case "metrics":
+      return withMetrics(state, m);
+    case "backend": {
+      const b = "backend" in m && m.backend ? m.backend : (m as unknown as Backend);
+      if (!b.id) return state;
+      const prev = state.backends[b.id];
+      return { ...state, backends: { ...state.backends, [b.id]: { ...prev, ...b, metrics: b.metrics ?? prev?.metrics ?? null } } };
+    }
+    default:
+      return state;
+  }
+}
+
+function applyBackends(state: LiveState, backends: Backend[]): LiveState {
+  const next: Record<string, Backend> = {};
+  for (const b of backends) next[b.id] = { ...b, metrics: b.metrics ?? state.backends[b.id]?.metrics ?? null };
+  let s: LiveState = { ...state, backends: next };
+  for (const b of backends) if (b.metrics) s = withMetrics(s, b.metrics);
+  return s;
+}
+
+function applyJobs(state: LiveState, jobs: Job[], now: number): LiveState {
+  const map = { ...state.jobs };
+  for (const j of jobs) {
+    const attempt = j.attempts?.length || 1;
+    const cur = map[j.id];
+    const next = applyJobUpdate(cur, { ...j, attempt }, now);
+    if (next) map[j.id] = next;
+  }
+  return { ...state, jobs: map };
+}
+
+export function liveReducer(state: LiveState, action: LiveAction): LiveState {
+  switch (action.type) {
+    case "connection":
+      return state.connected === action.connected ? state : { ...state, connected: action.connected };
+    case "backends":
+      return applyBackends(state, action.backends);
+    case "jobs":
+      return applyJobs(state, action.jobs, action.now ?? Date.now());
+    case "messages": {
+      const now = action.now ?? Date.now();
+      return coalesce(action.messages).reduce((s, m) => applyMessage(s, m, now), state);
+    }
+  }
+}
+
+/** Jobs finished per minute over the metrics history (null until two samples exist). */
+export function jobsPerMinute(history: MetricsSample[]): number | null {
+  if (history.length < 2) return null;
+  const first = history[0];
+  const last = history[history.length - 1];
+  const minutes = (last.at - first.at) / 60_000;
+  if (minutes <= 0) return null;
+  return Math.max(0, last.jobsCompleted - first.jobsCompleted) / minutes;
+}

@@ -1,0 +1,287 @@
+/**
+ * The workspace: the project being edited (with autosave and reload restore), what this browser ran, and the
+ * actions the canvas, menus and panels call. Read it with `useWorkspace()`.
+ */
+import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from "react";
+import { api } from "../api/client";
+import { parseJson, stringifyJson, type JsonObject } from "../api/rawJson";
+import type { ProjectDocument, ProjectNode } from "../api/types";
+import { useLive } from "../live/LiveProvider";
+import { latestJobByNode, loadRuns, runReducer, saveRuns, type RunAction, type RunState } from "../run/runStore";
+import { runNodes } from "../run/runner";
+import { emptyProject, nodeFromInspection } from "./document";
+import {
+  documentForSave,
+  initialProjectState,
+  projectReducer,
+  selectedNodeIds,
+  type ProjectAction,
+  type ProjectState,
+} from "./projectReducer";
+
+export const PROJECT_ID_KEY = "orch.project.id";
+export const DRAFT_KEY = "orch.project.draft";
+const AUTOSAVE_MS = 1200;
+
+export type SaveStatus = "saved" | "unsaved" | "saving" | "error";
+
+export interface Workspace {
+  project: ProjectState;
+  dispatch: (a: ProjectAction) => void;
+  runs: RunState;
+  runDispatch: (a: RunAction) => void;
+  latestByNode: Record<string, string>;
+  saveStatus: SaveStatus;
+  /** the server a node's uploads and inspections go to: its pin, else the first enabled one */
+  backendFor: (node: ProjectNode | undefined) => string | null;
+  addWorkflow: (workflow: JsonObject, title: string, source: JsonObject, position?: [number, number]) => Promise<void>;
+  reinspect: (nodeId: string, workflow?: JsonObject) => Promise<void>;
+  run: (scope: "all" | "selection" | string[]) => Promise<void>;
+  cancel: (jobId: string) => Promise<void>;
+  rerun: (jobId: string) => Promise<void>;
+  save: () => Promise<void>;
+  open: (id: string) => Promise<void>;
+  newProject: () => void;
+  importDocument: (doc: ProjectDocument) => void;
+}
+
+const WorkspaceContext = createContext<Workspace | null>(null);
+
+function readDraft(): ProjectDocument | null {
+  try {
+    const raw = localStorage.getItem(DRAFT_KEY);
+    return raw ? (parseJson(raw) as unknown as ProjectDocument) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function WorkspaceProvider({ children }: { children: ReactNode }) {
+  const live = useLive();
+  const [project, dispatch] = useReducer(projectReducer, initialProjectState);
+  const [runs, runDispatch] = useReducer(runReducer, undefined, () => loadRuns());
+  const [saveStatus, setSaveStatus] = useState<SaveStatus>("saved");
+  const projectRef = useRef(project);
+  projectRef.current = project;
+  const log = useCallback((text: string, level: "info" | "error" = "info") => runDispatch({ type: "log", text, level }), []);
+
+  useEffect(() => saveRuns(runs), [runs.records]); // eslint-disable-line react-hooks/exhaustive-deps
+  const latestByNode = useMemo(() => latestJobByNode(runs.records), [runs.records]);
+
+  const backendFor = useCallback(
+    (node: ProjectNode | undefined) => {
+      if (node?.pinned_backend) return node.pinned_backend;
+      const enabled = Object.values(live.state.backends)
+        .filter((b) => b.status === "online" || b.status === "busy")
+        .sort((a, b) => a.id.localeCompare(b.id));
+      return enabled[0]?.id ?? null;
+    },
+    [live.state.backends],
+  );
+
+  const reinspect = useCallback(
+    async (nodeId: string, workflow?: JsonObject) => {
+      const node = projectRef.current.doc.nodes.find((n) => n.id === nodeId);
+      if (!node) return;
+      try {
+        const inspection = await api.inspect(workflow ?? node.workflow_ui ?? node.workflow_api, node.pinned_backend);
+        dispatch({ type: "inspected", id: nodeId, inspection, reconcile: Boolean(workflow) });
+      } catch (e) {
+        log(`inspect ${node.title}: ${(e as Error).message}`, "error");
+      }
+    },
+    [log],
+  );
+
+  const load = useCallback(
+    async (id: string | null, doc: ProjectDocument) => {
+      dispatch({ type: "load", id, doc });
+      if (id) localStorage.setItem(PROJECT_ID_KEY, id);
+      await Promise.all(
+        doc.nodes.map(async (n) => {
+          try {
+            const inspection = await api.inspect(n.workflow_ui ?? n.workflow_api, n.pinned_backend);
+            dispatch({ type: "inspected", id: n.id, inspection });
+          } catch (e) {
+            log(`inspect ${n.title}: ${(e as Error).message}`, "error");
+          }
+        }),
+      );
+    },
+    [log],
+  );
+
+  // Reload restore: the last project from the API (or the local draft), and the state of our recent jobs.
+  useEffect(() => {
+    const id = localStorage.getItem(PROJECT_ID_KEY);
+    const restore = async () => {
+      if (id) {
+        try {
+          await load(id, await api.project(id));
+          return;
+        } catch (e) {
+          log(`open project ${id}: ${(e as Error).message}`, "error");
+        }
+      }
+      const draft = readDraft();
+      if (draft) await load(null, draft);
+    };
+    void restore();
+    const recent = latestJobByNode(loadRuns().records);
+    void Promise.all(
+      Object.values(recent).map((jobId) =>
+        api.job(jobId).then(
+          (job) => live.dispatch({ type: "jobs", jobs: [job] }),
+          () => undefined,
+        ),
+      ),
+    );
+  }, []); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const save = useCallback(async () => {
+    const state = projectRef.current;
+    const doc = documentForSave(state);
+    const revision = state.revision;
+    setSaveStatus("saving");
+    try {
+      if (state.id) {
+        await api.saveProject(state.id, doc);
+        dispatch({ type: "saved", id: state.id, revision });
+      } else {
+        const { id } = await api.createProject(doc);
+        localStorage.setItem(PROJECT_ID_KEY, id);
+        dispatch({ type: "saved", id, revision });
+      }
+      setSaveStatus("saved");
+    } catch (e) {
+      setSaveStatus("error");
+      log(`save: ${(e as Error).message}`, "error");
+    }
+  }, [log]);
+
+  // Local draft on every change; debounced autosave to the API.
+  useEffect(() => {
+    if (project.revision === 0) return;
+    try {
+      localStorage.setItem(DRAFT_KEY, stringifyJson(documentForSave(project)));
+    } catch {
+      /* quota */
+    }
+    if (project.revision <= project.savedRevision) return;
+    setSaveStatus("unsaved");
+    const t = setTimeout(() => void save(), AUTOSAVE_MS);
+    return () => clearTimeout(t);
+  }, [project.revision, project.savedRevision]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const addWorkflow = useCallback(
+    async (workflow: JsonObject, title: string, source: JsonObject, position?: [number, number]) => {
+      try {
+        const inspection = await api.inspect(workflow);
+        const count = projectRef.current.doc.nodes.length;
+        const pos = position ?? [80 + (count % 4) * 420, 80 + Math.floor(count / 4) * 380];
+        const node = nodeFromInspection(inspection, workflow, title, pos, source);
+        dispatch({ type: "addNode", node, inspection });
+        log(`added ${title} (${inspection.format} format, ${inspection.parameters.length} parameters)`);
+      } catch (e) {
+        log(`add ${title}: ${(e as Error).message}`, "error");
+      }
+    },
+    [log],
+  );
+
+  const run = useCallback(
+    async (scope: "all" | "selection" | string[]) => {
+      const state = projectRef.current;
+      const ids =
+        scope === "all" ? state.doc.nodes.map((n) => n.id) : scope === "selection" ? selectedNodeIds(state) : scope;
+      if (!ids.length) {
+        log("nothing to run: select a workflow or use Run all", "error");
+        return;
+      }
+      const latest = latestJobByNode(loadRuns().records);
+      try {
+        await runNodes(ids, {
+          doc: state.doc,
+          projectId: state.id,
+          inspections: state.inspections,
+          backends: Object.values(live.state.backends),
+          latestJob: (nodeId) => latest[nodeId],
+          onSubmitted: (record) => {
+            runDispatch({ type: "submitted", record });
+            live.dispatch({
+              type: "messages",
+              messages: [{ type: "job", job: { id: record.jobId, state: "queued", backend: record.backend } }],
+            });
+          },
+          log,
+        });
+      } catch (e) {
+        log(`run: ${(e as Error).message}`, "error");
+      }
+    },
+    [live, log],
+  );
+
+  const cancel = useCallback(
+    async (jobId: string) => {
+      try {
+        await api.cancelJob(jobId);
+        log(`cancel requested for ${jobId}`);
+      } catch (e) {
+        log(`cancel ${jobId}: ${(e as Error).message}`, "error");
+      }
+    },
+    [log],
+  );
+
+  const rerun = useCallback(
+    async (jobId: string) => {
+      const record = runs.records.find((r) => r.jobId === jobId);
+      if (!record) {
+        log(`run again: no record of job ${jobId} in this browser`, "error");
+        return;
+      }
+      try {
+        const { id } = await api.submitJob(record.prompt, record.backend);
+        runDispatch({ type: "submitted", record: { ...record, jobId: id, submittedAt: Date.now() } });
+        log(`${record.title}: submitted job ${id} again`);
+      } catch (e) {
+        log(`run again: ${(e as Error).message}`, "error");
+      }
+    },
+    [runs.records, log],
+  );
+
+  const open = useCallback(async (id: string) => load(id, await api.project(id)), [load]);
+  const newProject = useCallback(() => {
+    localStorage.removeItem(PROJECT_ID_KEY);
+    dispatch({ type: "load", id: null, doc: emptyProject() });
+  }, []);
+  const importDocument = useCallback((doc: ProjectDocument) => void load(null, doc), [load]);
+
+  const value: Workspace = {
+    project,
+    dispatch,
+    runs,
+    runDispatch,
+    latestByNode,
+    saveStatus,
+    backendFor,
+    addWorkflow,
+    reinspect,
+    run,
+    cancel,
+    rerun,
+    save,
+    open,
+    newProject,
+    importDocument,
+  };
+  return <WorkspaceContext.Provider value={value}>{children}</WorkspaceContext.Provider>;
+}
+
+export function useWorkspace(): Workspace {
+  const ctx = useContext(WorkspaceContext);
+  if (!ctx) throw new Error("useWorkspace() outside <WorkspaceProvider>");
+  return ctx;
+}
