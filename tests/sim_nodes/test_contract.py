@@ -14,12 +14,14 @@ from orch_sim.nodes.catalog import _EXECUTORS
 from orch_sim.nodes.values import (
     SimClip,
     SimClipVision,
+    SimClipVisionOutput,
     SimConditioning,
     SimControlNet,
     SimGuider,
     SimModel,
     SimNoise,
     SimSampler,
+    SimStyleModel,
     SimUpscaleModel,
     SimVae,
     SimVideo,
@@ -46,6 +48,8 @@ SAMPLES: dict[str, Any] = {
     "NOISE": SimNoise(1),
     "GUIDER": SimGuider(SimModel("m"), SimConditioning(("x",)), None, 7.0),
     "VIDEO": SimVideo(np.zeros((3, 16, 16, 3), np.float32), 8.0),
+    "CLIP_VISION_OUTPUT": SimClipVisionOutput("d"),
+    "STYLE_MODEL": SimStyleModel("s.safetensors"),
     "STRING": "some text 42",
     "*": "anything",
 }
@@ -70,6 +74,8 @@ CHECKS: dict[str, Any] = {
     "NOISE": lambda v: isinstance(v, SimNoise),
     "GUIDER": lambda v: isinstance(v, SimGuider),
     "VIDEO": lambda v: isinstance(v, SimVideo),
+    "CLIP_VISION_OUTPUT": lambda v: isinstance(v, SimClipVisionOutput),
+    "STYLE_MODEL": lambda v: isinstance(v, SimStyleModel),
     "AUDIO": lambda v: v is None,
 }
 

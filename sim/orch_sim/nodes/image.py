@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .registry import NodeTable
 from .resample import gaussian_blur, resize, upscale
-from .values import Array, get_float, get_image, get_int, get_mask, get_str
+from .values import Array, get_bool, get_float, get_image, get_int, get_mask, get_str, image_from_pil, pil_from_image
 
-__all__ = ["TABLE", "composite", "rgb_of"]
+__all__ = ["TABLE", "canny", "composite", "rgb_of"]
 
 TABLE = NodeTable(real=True)
 
@@ -196,3 +198,187 @@ def image_blend(inputs: dict[str, Any]) -> tuple[Any, ...]:
     factor = np.float32(get_float(inputs, "blend_factor", 0.5))
     blended = _blend(first, second, get_str(inputs, "blend_mode", "normal"))
     return (np.clip(first * (1 - factor) + blended * factor, 0.0, 1.0).astype(np.float32),)
+
+
+@TABLE.compute("ImageScaleToMaxDimension")
+def image_scale_to_max_dimension(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    image = get_image(inputs, "image")
+    largest = get_int(inputs, "largest_size", 512)
+    height, width = image.shape[1], image.shape[2]
+    if height > width:
+        width, height = round(width / height * largest), largest
+    elif width > height:
+        width, height = largest, round(height / width * largest)
+    else:
+        width = height = largest
+    return (upscale(image, width, height, get_str(inputs, "upscale_method", "area"), "disabled"),)
+
+
+@TABLE.compute("ResizeAndPadImage")
+def resize_and_pad_image(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    image = get_image(inputs, "image")
+    target_w, target_h = get_int(inputs, "target_width", 512), get_int(inputs, "target_height", 512)
+    scale = min(target_w / image.shape[2], target_h / image.shape[1])
+    new_w, new_h = max(1, int(image.shape[2] * scale)), max(1, int(image.shape[1] * scale))
+    scaled = resize(image, new_w, new_h, get_str(inputs, "interpolation", "area"))
+    fill = 1.0 if get_str(inputs, "padding_color", "white") == "white" else 0.0
+    out = np.full((image.shape[0], target_h, target_w, image.shape[3]), fill, dtype=np.float32)
+    top, left = (target_h - new_h) // 2, (target_w - new_w) // 2
+    out[:, top : top + new_h, left : left + new_w] = scaled
+    return (out,)
+
+
+@TABLE.compute("ImagePadForOutpaint")
+def image_pad_for_outpaint(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    image = get_image(inputs, "image")
+    left, top = get_int(inputs, "left", 0), get_int(inputs, "top", 0)
+    right, bottom = get_int(inputs, "right", 0), get_int(inputs, "bottom", 0)
+    feathering = get_int(inputs, "feathering", 40)
+    batch, height, width, channels = image.shape
+    out = np.full((batch, height + top + bottom, width + left + right, channels), 0.5, dtype=np.float32)
+    out[:, top : top + height, left : left + width] = image
+    mask = np.ones(out.shape[1:3], dtype=np.float32)
+    inner = np.zeros((height, width), dtype=np.float32)
+    if feathering > 0 and feathering * 2 < min(height, width):
+        rows, cols = np.mgrid[0:height, 0:width]
+        distances = [np.full((height, width), np.inf)]
+        for pad, distance in ((top, rows), (bottom, height - 1 - rows), (left, cols), (right, width - 1 - cols)):
+            if pad:
+                distances.append(distance.astype(np.float64))
+        nearest = np.minimum.reduce(distances)
+        inner = np.where(nearest < feathering, ((feathering - nearest) / feathering) ** 2, 0.0).astype(np.float32)
+    mask[top : top + height, left : left + width] = inner
+    return (out, mask[None])
+
+
+_SPACING_COLOURS = {"white": 1.0, "black": 0.0, "red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0, 0, 1.0)}
+
+
+@TABLE.compute("ImageStitch")
+def image_stitch(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    first = get_image(inputs, "image1")
+    if inputs.get("image2") is None:
+        return (first,)
+    second = get_image(inputs, "image2")
+    direction = get_str(inputs, "direction", "right")
+    horizontal = direction in ("right", "left")
+    if get_bool(inputs, "match_image_size", True):
+        if horizontal:
+            size = (max(1, round(second.shape[2] * first.shape[1] / second.shape[1])), first.shape[1])
+        else:
+            size = (first.shape[2], max(1, round(second.shape[1] * first.shape[2] / second.shape[2])))
+        second = resize(second, size[0], size[1], "lanczos")
+    batch, channels = max(first.shape[0], second.shape[0]), min(first.shape[3], second.shape[3])
+    parts = [_repeat_to(first[..., :channels], batch), _repeat_to(second[..., :channels], batch)]
+    if direction in ("left", "up"):
+        parts.reverse()
+    axis = 2 if horizontal else 1
+    if (not horizontal and first.shape[2] != second.shape[2]) or (horizontal and first.shape[1] != second.shape[1]):
+        extent = max(part.shape[3 - axis] for part in parts)
+        padded = []
+        for part in parts:
+            pad = [(0, 0)] * 4
+            pad[3 - axis] = (0, extent - part.shape[3 - axis])
+            padded.append(np.pad(part, pad))
+        parts = padded
+    spacing = get_int(inputs, "spacing_width", 0)
+    if spacing > 0:
+        shape = list(parts[0].shape)
+        shape[axis] = spacing
+        spacer = np.empty(shape, dtype=np.float32)
+        spacer[...] = np.resize(np.asarray(_SPACING_COLOURS[get_str(inputs, "spacing_color", "white")]), channels)
+        parts.insert(1, spacer)
+    return (np.concatenate(parts, axis=axis),)
+
+
+@TABLE.compute("ImageQuantize")
+def image_quantize(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    image = get_image(inputs, "image")
+    colours = get_int(inputs, "colors", 256)
+    dither = Image.Dither.FLOYDSTEINBERG if get_str(inputs, "dither", "none") != "none" else Image.Dither.NONE
+    frames = []
+    for frame in image:
+        picture = pil_from_image(frame[..., :3]).convert("RGB")
+        quantized = picture.quantize(colors=colours, dither=dither).convert("RGB")
+        frames.append(image_from_pil(quantized))
+    return (np.stack(frames),)
+
+
+def _window(image: Array, size: int, reduce: Any) -> Array:
+    pad = size // 2
+    out = image
+    for axis in (1, 2):
+        widths = [(0, 0)] * 4
+        widths[axis] = (pad, size - 1 - pad)
+        padded = np.pad(out, widths, mode="edge")
+        windows = np.lib.stride_tricks.sliding_window_view(padded, size, axis=axis)
+        out = reduce(windows, axis=-1)
+    return out.astype(np.float32)
+
+
+@TABLE.compute("Morphology")
+def morphology(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    image = get_image(inputs, "image")
+    size, operation = get_int(inputs, "kernel_size", 3), get_str(inputs, "operation", "erode")
+
+    def erode(x: Array) -> Array:
+        return _window(x, size, np.min)
+
+    def dilate(x: Array) -> Array:
+        return _window(x, size, np.max)
+
+    operations: dict[str, Callable[[], Array]] = {
+        "erode": lambda: erode(image),
+        "dilate": lambda: dilate(image),
+        "open": lambda: dilate(erode(image)),
+        "close": lambda: erode(dilate(image)),
+        "gradient": lambda: dilate(image) - erode(image),
+        "top_hat": lambda: image - dilate(erode(image)),
+        "bottom_hat": lambda: erode(dilate(image)) - image,
+    }
+    if operation not in operations:
+        raise ValueError(f"Invalid operation {operation!r}")
+    return (np.clip(operations[operation](), 0.0, 1.0).astype(np.float32),)
+
+
+def _sobel(gray: Array) -> tuple[Array, Array]:
+    padded = np.pad(gray, ((0, 0), (1, 1), (1, 1)), mode="edge")
+
+    def at(dy: int, dx: int) -> Array:
+        return padded[:, 1 + dy : padded.shape[1] - 1 + dy, 1 + dx : padded.shape[2] - 1 + dx]
+
+    gx = (at(-1, 1) + 2 * at(0, 1) + at(1, 1)) - (at(-1, -1) + 2 * at(0, -1) + at(1, -1))
+    gy = (at(1, -1) + 2 * at(1, 0) + at(1, 1)) - (at(-1, -1) + 2 * at(-1, 0) + at(-1, 1))
+    return gx, gy
+
+
+def canny(image: Array, low: float, high: float) -> Array:
+    """Edges (0/1) of each frame: blur, Sobel, non-maximum suppression, hysteresis."""
+    gray = image[..., :3] @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    gray = gaussian_blur(gray[..., None], 2, 0.5)[..., 0]
+    gx, gy = _sobel(gray)
+    magnitude = np.hypot(gx, gy)
+    angle = (np.round(np.arctan2(gy, gx) / (np.pi / 4)) % 4).astype(int)
+    padded = np.pad(magnitude, ((0, 0), (1, 1), (1, 1)))
+    height, width = magnitude.shape[1:]
+    keep = np.zeros_like(magnitude, dtype=bool)
+    for direction, (dy, dx) in enumerate(((0, 1), (1, 1), (1, 0), (1, -1))):
+        ahead = padded[:, 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+        behind = padded[:, 1 - dy : 1 - dy + height, 1 - dx : 1 - dx + width]
+        keep |= (angle == direction) & (magnitude >= ahead) & (magnitude >= behind)
+    strong = keep & (magnitude > high)
+    weak = keep & (magnitude > low)
+    edges = strong
+    for _ in range(max(height, width)):
+        grown = _window(edges[..., None].astype(np.float32), 3, np.max)[..., 0] > 0
+        grown &= weak
+        if np.array_equal(grown, edges):
+            break
+        edges = grown
+    return np.repeat(edges[..., None].astype(np.float32), 3, axis=-1)
+
+
+@TABLE.compute("Canny")
+def canny_node(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    image = get_image(inputs, "image")
+    return (canny(image, get_float(inputs, "low_threshold", 0.4), get_float(inputs, "high_threshold", 0.8)),)

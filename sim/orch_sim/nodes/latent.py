@@ -12,7 +12,7 @@ import numpy as np
 from .picture import LATENT_CHANNELS
 from .registry import NodeTable
 from .resample import upscale
-from .values import Array, get_float, get_int, get_latent, get_mask, get_str
+from .values import Array, get_bool, get_float, get_int, get_latent, get_mask, get_str
 
 __all__ = ["CLEAN_KEY", "TABLE", "make_latent"]
 
@@ -186,4 +186,29 @@ def latent_composite(inputs: dict[str, Any]) -> tuple[Any, ...]:
         src = np.resize(source, (out.shape[0], *source.shape[1:]))
         channels = min(out.shape[1], src.shape[1])
         out[:, :channels, y : y + height, x : x + width] = src[:, :channels, :height, :width]
+    return (make_latent(out, latent),)
+
+
+@TABLE.compute("LatentCompositeMasked", inline=True)
+def latent_composite_masked(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent, target = _samples(inputs, "destination")
+    _, source = _samples(inputs, "source")
+    out = target.copy()
+    if get_bool(inputs, "resize_source", False):
+        source = _resize_latent(source, out.shape[-1], out.shape[-2], "bilinear")
+    source = np.resize(source, (out.shape[0], *source.shape[1:]))
+    x, y = get_int(inputs, "x", 0) // 8, get_int(inputs, "y", 0) // 8
+    height, width = min(source.shape[-2], out.shape[-2] - y), min(source.shape[-1], out.shape[-1] - x)
+    if height <= 0 or width <= 0:
+        return (make_latent(out, latent),)
+    weight = np.ones((out.shape[0], 1, height, width), dtype=np.float32)
+    if inputs.get("mask") is not None:
+        mask = get_mask(inputs, "mask")
+        planes = upscale(mask[..., None], source.shape[-1], source.shape[-2], "bilinear", "disabled")
+        weight = np.resize(planes.transpose(0, 3, 1, 2), (out.shape[0], 1, *planes.shape[1:3]))[..., :height, :width]
+    channels = min(out.shape[1], source.shape[1])
+    region = out[:, :channels, y : y + height, x : x + width]
+    out[:, :channels, y : y + height, x : x + width] = source[:, :channels, :height, :width] * weight + region * (
+        1 - weight
+    )
     return (make_latent(out, latent),)

@@ -14,13 +14,16 @@ from .registry import NodeTable
 from .values import (
     SimClip,
     SimClipVision,
+    SimClipVisionOutput,
     SimConditioning,
     SimControlNet,
     SimModel,
+    SimStyleModel,
     SimUpscaleModel,
     SimVae,
     fingerprint,
     get_float,
+    get_image,
     get_int,
     get_str,
     get_value,
@@ -219,3 +222,74 @@ def upscale_factor(name: str) -> int:
 def upscale_model_loader(inputs: dict[str, Any]) -> tuple[Any, ...]:
     name = get_str(inputs, "model_name")
     return (SimUpscaleModel(name, upscale_factor(name)),)
+
+
+def _encode_text(inputs: dict[str, Any], *texts: str) -> SimConditioning:
+    clip = inputs.get("clip")
+    if not isinstance(clip, SimClip):
+        raise RuntimeError(f"ERROR: clip input is invalid: {clip}")
+    return SimConditioning(tuple(texts), fingerprint(clip))
+
+
+@TABLE.compute("CLIPTextEncodeSDXL", inline=True)
+def clip_text_encode_sdxl(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    keys = ("width", "height", "crop_w", "crop_h", "target_width", "target_height")
+    size = ",".join(str(inputs.get(key)) for key in keys)
+    encoded = _encode_text(inputs, get_str(inputs, "text_g"), get_str(inputs, "text_l"))
+    return (encoded.with_modifier(f"sdxl({size})"),)
+
+
+@TABLE.compute("CLIPTextEncodeSDXLRefiner", inline=True)
+def clip_text_encode_sdxl_refiner(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    encoded = _encode_text(inputs, get_str(inputs, "text"))
+    return (encoded.with_modifier(f"refiner(ascore={get_float(inputs, 'ascore', 6.0)})"),)
+
+
+@TABLE.compute("CLIPTextEncodeFlux", inline=True)
+def clip_text_encode_flux(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    encoded = _encode_text(inputs, get_str(inputs, "clip_l"), get_str(inputs, "t5xxl"))
+    return (encoded.with_modifier(f"guidance={get_float(inputs, 'guidance', 3.5)}"),)
+
+
+@TABLE.compute("LotusConditioning", inline=True)
+def lotus_conditioning(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    return (SimConditioning(("lotus",), "lotus"),)
+
+
+@TABLE.compute("CLIPVisionEncode", inline=True)
+def clip_vision_encode(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    vision = get_value(inputs, "clip_vision", SimClipVision)
+    image = get_image(inputs, "image")
+    return (SimClipVisionOutput(fingerprint(vision, image.shape, round(float(image.mean()), 4))),)
+
+
+@TABLE.compute("unCLIPConditioning", inline=True)
+def unclip_conditioning(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    conditioning = _conditioning(inputs)
+    strength = get_float(inputs, "strength", 1.0)
+    if strength == 0:
+        return (conditioning,)
+    vision = get_value(inputs, "clip_vision_output", SimClipVisionOutput)
+    return (conditioning.with_modifier(f"unclip:{vision.digest}:{strength}"),)
+
+
+@TABLE.compute("StyleModelLoader", inline=True)
+def style_model_loader(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    return (SimStyleModel(get_str(inputs, "style_model_name")),)
+
+
+@TABLE.compute("StyleModelApply", inline=True)
+def style_model_apply(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    style = get_value(inputs, "style_model", SimStyleModel)
+    vision = get_value(inputs, "clip_vision_output", SimClipVisionOutput)
+    tag = f"style:{style.name}:{vision.digest}:{get_float(inputs, 'strength', 1.0)}"
+    return (_conditioning(inputs).with_modifier(tag),)
+
+
+@TABLE.compute("HypernetworkLoader", inline=True)
+def hypernetwork_loader(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    model = get_value(inputs, "model", SimModel)
+    strength = get_float(inputs, "strength", 1.0)
+    if strength == 0:
+        return (model,)
+    return (SimModel(model.name, (*model.loras, (get_str(inputs, "hypernetwork_name"), strength))),)

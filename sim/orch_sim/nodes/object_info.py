@@ -64,6 +64,8 @@ _DEFAULT_MODELS: dict[str, list[str]] = {
     "clip_vision": ["sim-clip-vision.safetensors"],
     "controlnet": ["Qwen-Image-InstantX-ControlNet-Union.safetensors", "sim-controlnet-canny.safetensors"],
     "upscale_models": ["sim-2x-upscaler.pth", "sim-4x-upscaler.pth"],
+    "style_models": ["sim-style.safetensors"],
+    "hypernetworks": ["sim-hypernetwork.pt"],
 }
 
 

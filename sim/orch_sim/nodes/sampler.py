@@ -67,9 +67,15 @@ class SampleRequest:
     leftover_noise: float = 0.0
 
     @property
+    def palette_key(self) -> str:
+        """The prompt texts alone choose the colours; everything else only nudges them."""
+        return fingerprint(self.positive.texts)
+
+    @property
     def style_key(self) -> str:
         negative = self.negative.digest if self.negative is not None else None
-        return fingerprint(negative, self.model, round(self.cfg, 2), self.sampler_name, self.scheduler, self.steps)
+        settings = (round(self.cfg, 2), self.sampler_name, self.scheduler, self.steps)
+        return fingerprint(self.positive.clip, self.positive.modifiers, negative, self.model, settings)
 
 
 def _preview(samples: Array) -> Image.Image:
@@ -82,7 +88,7 @@ async def sample(ctx: NodeContext, request: SampleRequest, latent: dict[str, Any
     shape = tuple(start.shape)
     if len(shape) != 4:
         raise ValueError(f"the sim samples image latents [B, C, H, W] only, got shape {shape}")
-    target = generate(request.seed, request.positive.digest, request.style_key, shape)
+    target = generate(request.seed, request.palette_key, request.style_key, shape)
     denoise = min(max(request.denoise, 0.0), 1.0)
     clean = (1 - denoise) * start + denoise * target
     mask = latent.get("noise_mask")
@@ -311,3 +317,36 @@ async def image_upscale_with_model(ctx: NodeContext, inputs: dict[str, Any]) -> 
     width, height = image.shape[2] * model.scale, image.shape[1] * model.scale
     result = await asyncio.to_thread(resize, image, width, height, "bicubic")
     return NodeResult((np.clip(result, 0.0, 1.0),))
+
+
+def _pixel_conditioning(inputs: dict[str, Any], tag: str) -> tuple[SimConditioning, SimConditioning]:
+    positive = get_value(inputs, "positive", SimConditioning)
+    negative = get_value(inputs, "negative", SimConditioning)
+    return positive.with_modifier(tag), negative.with_modifier(tag)
+
+
+@TABLE.compute("InpaintModelConditioning")
+def inpaint_model_conditioning(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    get_value(inputs, "vae", SimVae)
+    pixels, mask = get_image(inputs, "pixels"), get_mask(inputs, "mask")
+    latent = make_latent(encode(pixels))
+    if get_bool(inputs, "noise_mask", True):
+        latent["noise_mask"] = mask
+    positive, negative = _pixel_conditioning(inputs, f"inpaint:{fingerprint(pixels.shape, float(mask.mean()))}")
+    return (positive, negative, latent)
+
+
+@TABLE.compute("InstructPixToPixConditioning")
+def instruct_pix_to_pix_conditioning(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    get_value(inputs, "vae", SimVae)
+    pixels = get_image(inputs, "pixels")
+    positive, negative = _pixel_conditioning(inputs, f"ip2p:{fingerprint(pixels.shape, float(pixels.mean()))}")
+    return (positive, negative, make_latent(np.zeros_like(encode(pixels))))
+
+
+@TABLE.compute("DualCFGGuider", inline=True)
+def dual_cfg_guider(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    model = get_value(inputs, "model", SimModel)
+    first, second = get_value(inputs, "cond1", SimConditioning), get_value(inputs, "cond2", SimConditioning)
+    positive = SimConditioning(first.texts + second.texts, first.clip, (*first.modifiers, *second.modifiers))
+    return (SimGuider(model, positive, _negative(inputs), get_float(inputs, "cfg_conds", 8.0)),)

@@ -19,12 +19,14 @@ __all__ = [
     "Array",
     "SimClip",
     "SimClipVision",
+    "SimClipVisionOutput",
     "SimConditioning",
     "SimControlNet",
     "SimGuider",
     "SimModel",
     "SimNoise",
     "SimSampler",
+    "SimStyleModel",
     "SimUpscaleModel",
     "SimVae",
     "SimVideo",
@@ -78,6 +80,20 @@ class SimVae:
 @dataclass(frozen=True)
 class SimClipVision:
     """CLIP_VISION from the checkpoint loaders that return one."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class SimClipVisionOutput:
+    """CLIP_VISION_OUTPUT: a digest of the encoded image."""
+
+    digest: str
+
+
+@dataclass(frozen=True)
+class SimStyleModel:
+    """STYLE_MODEL: a name."""
 
     name: str
 
