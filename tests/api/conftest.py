@@ -44,8 +44,14 @@ class ApiServer:
 @asynccontextmanager
 async def running_api(settings: ApiSettings) -> AsyncIterator[ApiServer]:
     """The API app served by uvicorn in this event loop, on `settings.port`."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning",
-                            lifespan="on", ws="websockets-sansio")
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(300):
@@ -102,8 +108,10 @@ class FakeScheduler:
         if verb == RpcVerb.BACKENDS_LIST:
             return self.backends
         if verb == RpcVerb.PROJECTS_LIST:
-            return [{"id": pid, "name": v[-1]["document"]["name"], "version": v[-1]["version"]}
-                    for pid, v in self.projects.items()]
+            return [
+                {"id": pid, "name": v[-1]["document"]["name"], "version": v[-1]["version"]}
+                for pid, v in self.projects.items()
+            ]
         if verb == RpcVerb.PROJECTS_GET:
             versions = self.projects.get(req["project_id"])
             if not versions:
@@ -129,15 +137,27 @@ class FakeScheduler:
 
 
 def job_view(job_id: str, state: str = "queued", **extra: Any) -> dict[str, Any]:
-    return {"id": job_id, "state": state, "attempts": [], "backend": None, "timings": {}, "error": None,
-            "outputs": [], **extra}
+    return {
+        "id": job_id,
+        "state": state,
+        "attempts": [],
+        "backend": None,
+        "timings": {},
+        "error": None,
+        "outputs": [],
+        **extra,
+    }
 
 
 async def register_backend(nc: Client, backend_id: str, comfy_url: str, classes: list[str]) -> None:
     """Put a registration into the KV bucket the way an agent does."""
     kv = await nc.jetstream().key_value(subjects.BACKENDS_BUCKET)
-    value = {"backend_id": backend_id, "comfy_url": comfy_url, "agent_instance": "test",
-             "capabilities": {"node_classes": classes, "object_info_hash": f"hash-{backend_id}"}}
+    value = {
+        "backend_id": backend_id,
+        "comfy_url": comfy_url,
+        "agent_instance": "test",
+        "capabilities": {"node_classes": classes, "object_info_hash": f"hash-{backend_id}"},
+    }
     await kv.put(backend_id, json.dumps(value).encode())
 
 

@@ -67,7 +67,7 @@ async def comfy_base(ctx: ApiContext, backend_id: str) -> httpx.URL:
 def target_url(base: httpx.URL, path: str, query: bytes) -> httpx.URL:
     """`path` under `base`; refuses anything that could leave the backend (schemes, `//`, `..`, backslashes)."""
     segments = path.split("/")
-    if "://" in path or path.startswith("/") or "\\" in path or ".." in segments or "@" in path.split("/", 1)[0]:
+    if "://" in path or path.startswith("/") or "\\" in path or ".." in segments:
         raise BadRequest(
             f"refused path {path!r}: the proxy only forwards paths of the backend's ComfyUI", code="refused_path"
         )

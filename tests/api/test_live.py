@@ -1,0 +1,131 @@
+"""The live stream: a snapshot on connect, coalesced progress (last value wins), terminal states always delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from nats.aio.client import Client
+from websockets.asyncio.client import ClientConnection, connect
+
+from orch_api.coalesce import Outbox
+from orch_common.contracts import subjects
+from orch_common.contracts.events import JobScheduled, JobStarted, JobSubmitted, JobSucceeded
+from orch_common.contracts.live import BackendMetrics, GpuMetrics, LiveProgress
+from tests.api.conftest import BASIC_CLASSES, ApiServer, register_backend
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+WORKFLOW = {"1": {"class_type": "EmptyImage", "inputs": {}}}
+
+
+async def _receive_until(ws: ClientConnection, done: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            seen.append(message)
+            if done(message):
+                return seen
+
+
+async def _publish_events(nc: Client, *events: Any) -> None:
+    js = nc.jetstream()
+    for event in events:
+        await js.publish(event.subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.event_id})
+
+
+async def test_a_new_client_gets_a_snapshot_of_backends(api: ApiServer, nc: Client) -> None:
+    await register_backend(nc, "gpu-live", "http://127.0.0.1:9", BASIC_CLASSES)
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        seen = await _receive_until(ws, lambda m: m["type"] == "backend" and m["backend"]["id"] == "gpu-live")
+    assert seen[-1]["snapshot"] is True
+    assert seen[-1]["backend"]["comfy_url"] == "http://127.0.0.1:9"
+
+
+async def test_a_burst_of_progress_is_coalesced_and_its_last_value_arrives(api: ApiServer, nc: Client) -> None:
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        await asyncio.sleep(0.3)  # the snapshot has been sent; the outbox is attached
+        for i in range(100):
+            tick = LiveProgress(
+                job_id="burst",
+                attempt=1,
+                backend_id="gpu-live",
+                prompt_id="p",
+                node_id="3",
+                value=i,
+                max=99,
+                sent_at=time.time(),
+            )
+            await nc.publish(subjects.live_job("burst", "progress"), tick.model_dump_json().encode())
+        await nc.flush()
+        seen = await _receive_until(ws, lambda m: m.get("job_id") == "burst" and m["value"] == 99)
+    progress = [m for m in seen if m["type"] == "progress" and m["job_id"] == "burst"]
+    assert len(progress) <= 10, f"{len(progress)} of 100 progress messages were delivered"
+    assert progress[-1] == {**progress[-1], "node_id": "3", "value": 99, "max": 99}
+
+
+async def test_a_terminal_state_is_always_delivered(api: ApiServer, nc: Client) -> None:
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        await asyncio.sleep(0.3)
+        await _publish_events(
+            nc,
+            JobSubmitted(job_id="fast1", workflow=WORKFLOW),
+            JobScheduled(job_id="fast1", attempt=1, backend_id="gpu-live", prompt_id="p1"),
+            JobStarted(job_id="fast1", attempt=1, backend_id="gpu-live", prompt_id="p1"),
+            JobSucceeded(job_id="fast1", attempt=1, backend_id="gpu-live"),
+        )
+        seen = await _receive_until(ws, lambda m: m["type"] == "job" and m["job"]["state"] == "succeeded")
+    last = seen[-1]["job"]
+    assert last["id"] == "fast1" and last["backend"] == "gpu-live" and last["attempt"] == 1
+
+
+async def test_metrics_reach_live_clients(api: ApiServer, nc: Client) -> None:
+    metrics = BackendMetrics(
+        backend_id="gpu-live",
+        at="2026-01-01T00:00:00Z",
+        reachable=True,
+        queue_remaining=3,
+        gpus=[GpuMetrics(utilization=87.0, vram_used=1, vram_total=2, temperature=61.0)],
+    )
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        await asyncio.sleep(0.3)
+        await nc.publish(subjects.live_backend_metrics("gpu-live"), metrics.model_dump_json().encode())
+        seen = await _receive_until(ws, lambda m: m["type"] == "metrics")
+    assert seen[-1]["backend_id"] == "gpu-live" and seen[-1]["queue_remaining"] == 3
+
+
+async def test_the_same_stream_is_served_as_server_sent_events(api: ApiServer) -> None:
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as http, http.stream("GET", "/api/live/sse") as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                message = json.loads(line[6:])
+                if message["type"] == "backend" and message["backend"]["id"] == "gpu-live":
+                    break
+
+
+async def test_a_slow_client_backlog_stays_bounded_and_keeps_state_messages() -> None:
+    outbox = Outbox(rate=10, max_pending=50)
+    for i in range(20):
+        outbox.offer(("job", f"j{i}"), ("job", f"j{i}"), {"type": "job", "job": {"id": f"j{i}", "state": "failed"}})
+    for i in range(5000):
+        outbox.offer(("progress", f"p{i}"), ("job", f"p{i}"), {"type": "progress", "job_id": f"p{i}"})
+    assert len(outbox) <= 50
+    assert outbox.coalesced >= 5000 - 50
+    delivered = [await outbox.next() for _ in range(len(outbox))]
+    assert {m["job"]["id"] for m in delivered if m["type"] == "job"} == {f"j{i}" for i in range(20)}
+
+
+async def test_repeated_updates_of_one_slot_keep_only_the_latest() -> None:
+    outbox = Outbox(rate=10, max_pending=50)
+    outbox.offer(("progress", "a"), ("job", "a"), {"value": 1})
+    first = await outbox.next()
+    for v in range(2, 50):
+        outbox.offer(("progress", "a"), ("job", "a"), {"value": v})
+    assert len(outbox) == 1
+    assert first == {"value": 1} and await outbox.next() == {"value": 49}
