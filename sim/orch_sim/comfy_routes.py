@@ -321,9 +321,7 @@ async def websocket_endpoint(socket: WebSocket) -> None:
     sid = socket.query_params.get("clientId") or uuid.uuid4().hex
     await socket.accept()
     client = Client(sid=sid, socket=socket)
-    old = sim.hub.add(client)
-    if old is not None:
-        old.outbox.put_nowait(None)
+    sim.hub.add(client)  # like ComfyUI, a reused sid silently takes over; the old socket just stops hearing
     writer = asyncio.get_running_loop().create_task(Hub.drain(client))
     sim.hub.send_json("status", sim.status_payload(sid), sid)
     if sim.runner.current_client_id == sid and sim.runner.last_node_id is not None:

@@ -109,6 +109,14 @@ class Listener:
 
         return await asyncio.wait_for(scan(), timeout)
 
+    async def wait_closed(self, timeout: float = 30.0) -> None:
+        async def scan() -> None:
+            while not self.closed:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(scan(), timeout)
+
     async def wait_count(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         async def scan() -> None:
             while len(self.messages) < count:
