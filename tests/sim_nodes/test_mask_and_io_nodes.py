@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orch_sim.nodes import SimDirs, validate_inputs_hook, validated_inputs
+from orch_sim.nodes import SimDirs, is_changed_hook, validate_inputs_hook, validated_inputs
 
 from .fakes import FIXTURES, Recorder, call, fixture_json, make_context, make_dirs, run_prompt
 
@@ -158,3 +159,11 @@ async def test_animated_webp_saves_one_file_with_every_frame(dirs: SimDirs) -> N
     }
     with Image.open(dirs.output / "anim_00001_.webp") as saved:
         assert saved.n_frames == 4 and saved.size == (16, 16)
+
+
+def test_loadimage_is_changed_is_the_file_hash_recorded_in_comfyuis_png(dirs: SimDirs) -> None:
+    shutil.copy(FIXTURES / "upload_source.png", dirs.input / "fx_upload.png")
+    recorded = json.loads(Image.open(FIXTURES / "view_loadimage_scale.png").text["prompt"])["10"]["is_changed"]
+    assert [is_changed_hook("LoadImage", {"image": "fx_upload.png"}, dirs)] == recorded
+    assert is_changed_hook("LoadImage", {"image": "missing.png"}, dirs) is None
+    assert is_changed_hook("ImageInvert", {"image": "fx_upload.png"}, dirs) is None

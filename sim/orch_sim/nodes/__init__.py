@@ -16,7 +16,7 @@ Errors:
 
 from __future__ import annotations
 
-from .catalog import get_executor, model_free_classes, validate_inputs_hook, validated_inputs
+from .catalog import get_executor, is_changed_hook, model_free_classes, validate_inputs_hook, validated_inputs
 from .context import Executor, NodeContext, NodeResult, SimDirs, SimInterrupted, SimState
 from .object_info import augment_object_info, default_models
 
@@ -30,6 +30,7 @@ __all__ = [
     "augment_object_info",
     "default_models",
     "get_executor",
+    "is_changed_hook",
     "model_free_classes",
     "validate_inputs_hook",
     "validated_inputs",

@@ -8,7 +8,14 @@ from typing import Any
 from . import image, io, latent, mask, models, sampler, text
 from .context import Executor, SimDirs
 
-__all__ = ["extra_classes", "get_executor", "model_free_classes", "validate_inputs_hook", "validated_inputs"]
+__all__ = [
+    "extra_classes",
+    "get_executor",
+    "is_changed_hook",
+    "model_free_classes",
+    "validate_inputs_hook",
+    "validated_inputs",
+]
 
 _TABLES = (image.TABLE, mask.TABLE, latent.TABLE, io.TABLE, text.TABLE, models.TABLE, sampler.TABLE)
 
@@ -60,3 +67,13 @@ def validate_inputs_hook(class_type: str, inputs: dict[str, Any], dirs: SimDirs)
     """ComfyUI's VALIDATE_INPUTS for the classes that have one: an error message, or None when fine."""
     entry = _VALIDATORS.get(class_type)
     return entry[1](inputs, dirs) if entry else None
+
+
+def is_changed_hook(class_type: str, inputs: dict[str, Any], dirs: SimDirs) -> str | None:
+    """ComfyUI's IS_CHANGED for the classes that have one (the loaders: the file's SHA-256), else None.
+
+    ComfyUI re-runs a cached node whose value changed, and writes the value into the prompt it embeds in saved
+    PNGs as `"is_changed": [value]` beside the node's `inputs` (see `view_loadimage_scale.png`).
+    """
+    detector = io.CHANGE_DETECTORS.get(class_type)
+    return detector(inputs, dirs) if detector else None

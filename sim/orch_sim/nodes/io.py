@@ -8,6 +8,7 @@ PreviewAny; SaveImageWebsocket has no UI (nothing in `executed`, nothing in hist
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import string
@@ -35,7 +36,14 @@ from .values import (
     pil_from_image,
 )
 
-__all__ = ["TABLE", "load_image", "load_image_mask", "png_metadata", "validate_load_image"]
+__all__ = [
+    "TABLE",
+    "load_image",
+    "load_image_is_changed",
+    "load_image_mask",
+    "png_metadata",
+    "validate_load_image",
+]
 
 TABLE = NodeTable(real=True)
 
@@ -52,6 +60,17 @@ def validate_load_image(inputs: dict[str, Any], dirs: SimDirs) -> str | None:
     except ValueError:
         return f"Invalid image file: {image}"
     return None if path.is_file() else f"Invalid image file: {image}"
+
+
+def load_image_is_changed(inputs: dict[str, Any], dirs: SimDirs) -> str | None:
+    """LoadImage's IS_CHANGED: the SHA-256 of the file's bytes (None if it cannot be read)."""
+    image = inputs.get("image")
+    if not isinstance(image, str):
+        return None
+    try:
+        return hashlib.sha256(annotated_path(image, dirs).read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return None
 
 
 def _frames(path: Path) -> list[Image.Image]:
@@ -273,3 +292,4 @@ async def save_webm(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
 
 
 VALIDATORS = dict.fromkeys(_LOADERS, validate_load_image)
+CHANGE_DETECTORS = dict.fromkeys(_LOADERS, load_image_is_changed)
