@@ -6,8 +6,11 @@
  * Responses are parsed with `parseJson` and requests written with `stringifyJson`, so big integers survive.
  */
 import { parseJson, stringifyJson, type JsonObject, type JsonValue } from "./rawJson";
+import { fallbackInspection } from "./inspectFallback";
 import type {
   Backend,
+  InputPort,
+  Parameter,
   Inspection,
   Job,
   JobEvent,
@@ -56,6 +59,38 @@ export async function request<T = JsonValue>(method: string, url: string, body?:
 }
 
 const enc = encodeURIComponent;
+
+/** Map the inspect answer onto `Inspection`, whatever the server's current field names. */
+export function normaliseInspection(raw: JsonObject): Inspection {
+  const apiPrompt = (raw.api ?? raw.workflow_api ?? {}) as JsonObject;
+  const fallback = fallbackInspection(apiPrompt);
+  const rawPorts = raw.ports as JsonValue;
+  let ports = fallback.ports;
+  if (rawPorts && typeof rawPorts === "object" && !Array.isArray(rawPorts) && "inputs" in rawPorts) {
+    ports = rawPorts as unknown as Inspection["ports"];
+  } else if (Array.isArray(rawPorts)) {
+    const list = rawPorts as unknown as (InputPort & { direction?: string })[];
+    ports = {
+      inputs: list.filter((p) => p.direction === "input" || p.direction === "in"),
+      outputs: list.filter((p) => p.direction === "output" || p.direction === "out"),
+    };
+  }
+  const capability: Inspection["capability"] = {};
+  for (const [id, c] of Object.entries((raw.capability ?? {}) as Record<string, JsonObject>)) {
+    capability[id] = {
+      ok: Boolean(c.ok ?? c.capable),
+      missing_classes: (c.missing_classes ?? []) as string[],
+      missing_values: (c.missing_values ?? []) as unknown[],
+    };
+  }
+  return {
+    format: raw.format === "ui" ? "ui" : "api",
+    api: apiPrompt,
+    parameters: Array.isArray(raw.parameters) ? (raw.parameters as unknown as Parameter[]) : fallback.parameters,
+    ports,
+    capability,
+  };
+}
 const comfy = (backend: string, path: string) => `/backends/${enc(backend)}/comfy/${path}`;
 
 export const api = {
@@ -80,8 +115,10 @@ export const api = {
   cancelJob: (id: string) => request("POST", `/api/jobs/${enc(id)}/cancel`),
   artifactUrl: (artifactId: string) => `/api/artifacts/${enc(artifactId)}`,
 
-  inspect: (workflow: JsonObject, backend?: string | null) =>
-    request<Inspection>("POST", "/api/workflows/inspect", { workflow, ...(backend ? { backend } : {}) }),
+  inspect: async (workflow: JsonObject, backend?: string | null): Promise<Inspection> =>
+    normaliseInspection(
+      await request<JsonObject>("POST", "/api/workflows/inspect", { workflow, ...(backend ? { backend } : {}) }),
+    ),
 
   projects: () =>
     request<ProjectSummary[] | { projects: ProjectSummary[] }>("GET", "/api/projects").then((r) =>

@@ -80,7 +80,8 @@ export interface Job {
   attempts: JobAttempt[];
   backend: string | null;
   timings: Record<string, string | number | null>;
-  error: string | null;
+  /** a string, or `{reason, message, node_id, node_type}`; shown through `errorText` */
+  error: unknown;
   outputs: JobOutput[];
   labels: Record<string, string>;
   workflow?: JsonObject;
@@ -207,7 +208,7 @@ export interface ProjectVersion {
 /** Messages on the `/api/live` websocket. Unknown types are ignored by the store. */
 export type LiveMessage =
   | { type: "snapshot"; backends?: Backend[]; jobs?: Job[]; metrics?: BackendMetrics[] }
-  | { type: "job"; job: Partial<Job> & { id: string; state: JobState; attempt?: number } }
+  | { type: "job"; job: Omit<Partial<Job>, "error"> & { id: string; state: JobState; attempt?: number; error?: unknown } }
   | {
       type: "progress";
       job_id: string;

@@ -56,12 +56,50 @@ describe("live reducer", () => {
     expect(after.jobs.j1).toEqual(s.jobs.j1);
   });
 
-  it("never moves a job backwards within an attempt but accepts a new attempt", () => {
-    let s = liveReducer(initialLiveState, { type: "messages", messages: [job("j1", "running"), job("j1", "queued")] });
+  it("lets a REST answer that raced the stream never move a job back within an attempt", () => {
+    const restJob = (state: "queued" | "running", attempt: number) => ({
+      id: "j1",
+      state,
+      attempts: attempt ? [{ attempt }] : [],
+      backend: "b1",
+      timings: {},
+      error: null,
+      outputs: [],
+      labels: {},
+    });
+    let s = liveReducer(initialLiveState, { type: "messages", messages: [job("j1", "running")] });
+    s = liveReducer(s, { type: "jobs", jobs: [restJob("queued", 1)] });
     expect(s.jobs.j1.state).toBe("running");
-    s = liveReducer(s, { type: "messages", messages: [job("j1", "queued", 2)] });
+    s = liveReducer(s, { type: "jobs", jobs: [restJob("queued", 2)] });
     expect(s.jobs.j1.state).toBe("queued");
     expect(s.jobs.j1.attempt).toBe(2);
+  });
+
+  it("follows the ordered live stream back to queued when an attempt is retried", () => {
+    const s = liveReducer(initialLiveState, { type: "messages", messages: [job("j1", "running"), job("j1", "queued")] });
+    expect(s.jobs.j1.state).toBe("queued");
+  });
+
+  it("shows a structured error as one line", () => {
+    const s = liveReducer(initialLiveState, {
+      type: "messages",
+      messages: [
+        {
+          type: "job",
+          job: { id: "j1", state: "failed", error: { reason: "execution_error", message: "boom", node_id: "3", node_type: "KSampler" } },
+        },
+      ],
+    });
+    expect(s.jobs.j1.error).toBe("execution_error: boom (node 3 KSampler)");
+  });
+
+  it("builds a backend from a partial status message", () => {
+    const s = liveReducer(initialLiveState, {
+      type: "messages",
+      messages: [{ type: "backend", backend: { id: "b2", status: "disabled" } } as never],
+    });
+    expect(s.backends.b2.status).toBe("disabled");
+    expect(s.backends.b2.capabilities).toEqual({});
   });
 
   it("adds outputs that arrive after the terminal state", () => {

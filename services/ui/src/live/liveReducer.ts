@@ -122,11 +122,30 @@ function blankJob(id: string, state: JobState, now: number): LiveJob {
   };
 }
 
-/** Fold one job update; refuses to leave a terminal state or to go back within an attempt. */
+/** A job error as one line, whether the server sent a string or `{reason, message, node_id, node_type}`. */
+export function errorText(error: unknown): string | null {
+  if (error === null || error === undefined) return null;
+  if (typeof error === "string") return error;
+  if (typeof error === "object") {
+    const e = error as Record<string, unknown>;
+    const where = e.node_id ? ` (node ${String(e.node_id)}${e.node_type ? ` ${String(e.node_type)}` : ""})` : "";
+    const text = [e.reason, e.message].filter((x) => x !== null && x !== undefined && x !== "").join(": ");
+    return (text || JSON.stringify(error)) + where;
+  }
+  return String(error);
+}
+
+type JobUpdate = Omit<Partial<Job>, "error"> & { id: string; state: JobState; attempt?: number; error?: unknown };
+
+/**
+ * Fold one job update. A terminal state is final. Ordered updates (`ordered`, the live stream) may move a job
+ * anywhere else; unordered ones (REST answers racing the stream) never move it back within an attempt.
+ */
 export function applyJobUpdate(
   current: LiveJob | undefined,
-  update: Partial<Job> & { id: string; state: JobState; attempt?: number },
+  update: JobUpdate,
   now: number,
+  ordered = false,
 ): LiveJob | undefined {
   const job = current ?? blankJob(update.id, update.state, now);
   if (current) {
@@ -136,8 +155,8 @@ export function applyJobUpdate(
     }
     const attempt = update.attempt ?? current.attempt;
     const sameAttempt = attempt === current.attempt;
-    if (attempt < current.attempt) return undefined;
-    if (sameAttempt && STATE_RANK[update.state] < STATE_RANK[current.state]) return undefined;
+    if (attempt < current.attempt && !ordered) return undefined;
+    if (!ordered && sameAttempt && STATE_RANK[update.state] < STATE_RANK[current.state]) return undefined;
   }
   const terminal = isTerminal(update.state);
   return {
@@ -145,7 +164,7 @@ export function applyJobUpdate(
     state: update.state,
     backend: update.backend ?? job.backend,
     attempt: update.attempt ?? job.attempt,
-    error: update.error ?? (terminal ? job.error : null),
+    error: errorText(update.error) ?? (terminal ? job.error : null),
     outputs: update.outputs && update.outputs.length ? update.outputs : job.outputs,
     labels: update.labels ?? job.labels,
     progress: terminal ? null : job.progress,
@@ -164,7 +183,7 @@ function applyMessage(state: LiveState, m: LiveMessage, now: number): LiveState 
       return next;
     }
     case "job": {
-      const job = applyJobUpdate(state.jobs[m.job.id], m.job, now);
+      const job = applyJobUpdate(state.jobs[m.job.id], m.job, now, true);
       return job ? { ...state, jobs: { ...state.jobs, [job.id]: job } } : state;
     }
     case "progress": {
@@ -191,19 +210,36 @@ function applyMessage(state: LiveState, m: LiveMessage, now: number): LiveState 
     case "metrics":
       return withMetrics(state, m);
     case "backend": {
-      const b = "backend" in m && m.backend ? m.backend : (m as unknown as Backend);
+      const b = ("backend" in m && m.backend ? m.backend : m) as Partial<Backend> & { id?: string };
       if (!b.id) return state;
-      const prev = state.backends[b.id];
-      return { ...state, backends: { ...state.backends, [b.id]: { ...prev, ...b, metrics: b.metrics ?? prev?.metrics ?? null } } };
+      const prev = state.backends[b.id] ?? blankBackend(b.id);
+      const merged: Backend = { ...prev, ...b, id: b.id, metrics: b.metrics ?? prev.metrics ?? null };
+      return { ...state, backends: { ...state.backends, [b.id]: merged } };
     }
     default:
       return state;
   }
 }
 
+function blankBackend(id: string): Backend {
+  return {
+    id,
+    comfy_url: "",
+    status: "offline",
+    capabilities: {},
+    queued_jobs: 0,
+    running_jobs: 0,
+    jobs_completed: 0,
+    last_seen: null,
+    metrics: null,
+  };
+}
+
 function applyBackends(state: LiveState, backends: Backend[]): LiveState {
   const next: Record<string, Backend> = {};
-  for (const b of backends) next[b.id] = { ...b, metrics: b.metrics ?? state.backends[b.id]?.metrics ?? null };
+  for (const b of backends) {
+    next[b.id] = { ...blankBackend(b.id), ...b, capabilities: b.capabilities ?? {}, metrics: b.metrics ?? state.backends[b.id]?.metrics ?? null };
+  }
   let s: LiveState = { ...state, backends: next };
   for (const b of backends) if (b.metrics) s = withMetrics(s, b.metrics);
   return s;
@@ -212,7 +248,7 @@ function applyBackends(state: LiveState, backends: Backend[]): LiveState {
 function applyJobs(state: LiveState, jobs: Job[], now: number): LiveState {
   const map = { ...state.jobs };
   for (const j of jobs) {
-    const attempt = j.attempts?.length || 1;
+    const attempt = Math.max(0, ...(j.attempts ?? []).map((a) => Number(a.attempt ?? 0)));
     const cur = map[j.id];
     const next = applyJobUpdate(cur, { ...j, attempt }, now);
     if (next) map[j.id] = next;
