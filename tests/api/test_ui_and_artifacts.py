@@ -79,3 +79,12 @@ async def test_backends_merge_the_scheduler_view_registrations_and_metrics(
     assert disabled.status_code == 202 and enabled.status_code == 202 and unknown.status_code == 404
     last = await nc.jetstream().get_last_msg(subjects.EVENTS_STREAM, subjects.backend_event("gpu-b", "enabled"))
     assert b"backend.enabled" in last.data
+
+
+async def test_a_job_larger_than_a_nats_message_is_refused_with_413(built: ApiServer, nc: Client) -> None:
+    await register_backend(nc, "gpu-big", "http://127.0.0.1:9", BASIC_CLASSES)
+    workflow = {"1": {"class_type": "EmptyImage", "inputs": {"note": "x" * 2_000_000}}}
+    async with built.client() as http:
+        response = await http.post("/api/jobs", json={"workflow": workflow})
+    assert response.status_code == 413
+    assert "max_payload" in response.json()["detail"]["message"]

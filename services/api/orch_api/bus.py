@@ -12,13 +12,13 @@ import logging
 from typing import Any
 
 from nats.aio.client import Client
-from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
+from nats.errors import ConnectionClosedError, MaxPayloadError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
-from orch_api.errors import ApiError, BadRequest, NotFound, SchedulerUnavailable, Unavailable
+from orch_api.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, SchedulerUnavailable, Unavailable
 from orch_common.contracts import subjects
 from orch_common.contracts.events import EventBase
 from orch_common.contracts.rpc import RpcReply, RpcVerb
@@ -65,16 +65,27 @@ class Bus:
 
     async def publish(self, event: EventBase) -> PubAck:
         """Publish a durable event and wait for JetStream's ack (a duplicate `event_id` is acked as duplicate)."""
+        data = event.model_dump_json().encode()
+        limit = self.nc.max_payload
+        if limit and len(data) > limit:
+            raise PayloadTooLarge(
+                f"the {getattr(event, 'type', 'event')} event is {len(data)} bytes; NATS accepts at most {limit} "
+                "bytes per message "
+                "(raise max_payload in the nats-server config)",
+                code="event_too_large",
+            )
         try:
             return await self.js.publish(
                 event.subject,
-                event.model_dump_json().encode(),
+                data,
                 timeout=self.publish_timeout,
                 stream=subjects.EVENTS_STREAM,
                 headers={MSG_ID_HEADER: event.event_id},
             )
         except (NatsTimeoutError, TimeoutError, NoRespondersError):
             raise Unavailable("JetStream did not acknowledge the event in time", code="jetstream_unavailable") from None
+        except MaxPayloadError as exc:
+            raise PayloadTooLarge(f"the event is too large for NATS: {exc}", code="event_too_large") from None
         except (ConnectionClosedError, NoServersError) as exc:
             raise Unavailable(f"NATS is not connected: {exc}", code="nats_unavailable") from None
 
