@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -167,3 +168,26 @@ def test_loadimage_is_changed_is_the_file_hash_recorded_in_comfyuis_png(dirs: Si
     assert [is_changed_hook("LoadImage", {"image": "fx_upload.png"}, dirs)] == recorded
     assert is_changed_hook("LoadImage", {"image": "missing.png"}, dirs) is None
     assert is_changed_hook("ImageInvert", {"image": "fx_upload.png"}, dirs) is None
+
+
+def read_safetensors(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    body = data[8 + size :]
+    tensors = {
+        name: np.frombuffer(body[spec["data_offsets"][0] : spec["data_offsets"][1]], "<f4").reshape(spec["shape"])
+        for name, spec in header.items()
+        if name != "__metadata__"
+    }
+    return header["__metadata__"], tensors
+
+
+async def test_save_latent_writes_a_safetensors_file_listed_under_latents(dirs: SimDirs) -> None:
+    samples = np.random.default_rng(4).standard_normal((1, 4, 3, 5)).astype(np.float32)
+    prompt = {"1": {"class_type": "EmptyLatentImage", "inputs": {}}}
+    ctx = make_context(dirs, prompt=prompt, extra_pnginfo={"workflow": {"id": "w"}})
+    result = await call("SaveLatent", {"samples": {"samples": samples}, "filename_prefix": "latents/run"}, ctx)
+    assert result.ui == {"latents": [{"filename": "run_00001_.latent", "subfolder": "latents", "type": "output"}]}
+    metadata, tensors = read_safetensors((dirs.output / "latents" / "run_00001_.latent").read_bytes())
+    assert metadata == {"prompt": json.dumps(prompt), "workflow": '{"id": "w"}'}
+    assert np.array_equal(tensors["latent_tensor"], samples) and tensors["latent_format_version_0"].shape == (0,)

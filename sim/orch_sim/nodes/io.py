@@ -30,6 +30,7 @@ from .values import (
     get_float,
     get_image,
     get_int,
+    get_latent,
     get_mask,
     get_str,
     get_value,
@@ -42,6 +43,7 @@ __all__ = [
     "load_image_is_changed",
     "load_image_mask",
     "png_metadata",
+    "safetensors_bytes",
     "validate_load_image",
 ]
 
@@ -293,3 +295,36 @@ async def save_webm(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
 
 VALIDATORS = dict.fromkeys(_LOADERS, validate_load_image)
 CHANGE_DETECTORS = dict.fromkeys(_LOADERS, load_image_is_changed)
+
+
+def safetensors_bytes(tensors: dict[str, Array], metadata: dict[str, str]) -> bytes:
+    """float32 arrays in the safetensors layout: u64 header length, JSON header, raw little-endian data."""
+    header: dict[str, Any] = {"__metadata__": metadata}
+    chunks: list[bytes] = []
+    offset = 0
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    return len(encoded).to_bytes(8, "little") + encoded + b"".join(chunks)
+
+
+def _save_latent_file(samples: Array, root: Path, prefix: str, metadata: dict[str, str]) -> list[dict[str, str]]:
+    target = save_target(root, prefix, 0, 0)
+    name = target.file_name(0, "latent")
+    tensors = {"latent_tensor": samples, "latent_format_version_0": np.zeros(0, dtype=np.float32)}
+    (target.folder / name).write_bytes(safetensors_bytes(tensors, metadata))
+    return [{"filename": name, "subfolder": target.subfolder, "type": "output"}]
+
+
+@TABLE.node("SaveLatent")
+async def save_latent(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    samples = get_latent(inputs, "samples")["samples"]
+    metadata = {"prompt": json.dumps(ctx.prompt)}
+    metadata.update({key: json.dumps(value) for key, value in (ctx.extra_pnginfo or {}).items()})
+    prefix = get_str(inputs, "filename_prefix", "latents/ComfyUI")
+    results = await asyncio.to_thread(_save_latent_file, samples, ctx.dirs.output, prefix, metadata)
+    return NodeResult((), {"latents": results})
