@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,14 @@ def sample_value(spec: list[Any]) -> Any:
     return SAMPLES[kind]
 
 
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and bool(np.array_equal(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
 def default_inputs(class_type: str) -> dict[str, Any]:
     inputs = OBJECT_INFO[class_type]["input"]
     return {name: sample_value(spec) for name, spec in inputs.get("required", {}).items()}
@@ -112,7 +121,9 @@ async def test_each_executor_runs_on_recorded_defaults_and_returns_its_declared_
     inputs = default_inputs(class_type)
     executor = get_executor(class_type)
     assert executor is not None
+    before = copy.deepcopy(inputs)
     result = await call(class_type, inputs, make_context(dirs, class_type=class_type))
+    assert same(inputs, before), f"{class_type} modified its inputs"
     declared = OBJECT_INFO[class_type]["output"]
     assert len(result.outputs) == len(declared)
     for kind, value in zip(declared, result.outputs, strict=True):
