@@ -93,3 +93,16 @@ async def test_a_backend_that_does_not_answer_gives_502(api: ApiServer, nc: Clie
         response = await http.get("/backends/dead/comfy/queue")
     assert response.status_code == 502
     assert "dead" in response.json()["detail"]["message"]
+
+
+async def test_the_assets_the_editor_index_references_load_through_the_proxy(api: ApiServer, registered: str) -> None:
+    import re
+
+    prefix = f"/backends/{registered}/comfy/"
+    async with api.client(headers={"Origin": api.url}) as http:
+        index = (await http.get(prefix)).text
+        relative = [u for u in re.findall(r'(?:src|href)="([^"#?]+)"', index) if "://" not in u and u[:1] != "/"]
+        assert relative, index[:500]
+        for url in [u for u in relative if not u.endswith("user.css")][:10]:  # a 404 on ComfyUI itself
+            response = await http.get(prefix + url)
+            assert response.status_code == 200, url
