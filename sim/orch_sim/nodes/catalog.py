@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import image, io, latent, mask, models, sampler, text
+from . import image, io, latent, mask, media, models, sampler, text
 from .context import Executor, SimDirs
 
 __all__ = [
@@ -17,7 +17,7 @@ __all__ = [
     "validated_inputs",
 ]
 
-_TABLES = (image.TABLE, mask.TABLE, latent.TABLE, io.TABLE, text.TABLE, models.TABLE, sampler.TABLE)
+_TABLES = (image.TABLE, mask.TABLE, latent.TABLE, io.TABLE, media.TABLE, text.TABLE, models.TABLE, sampler.TABLE)
 
 
 def _merge() -> dict[str, Executor]:
