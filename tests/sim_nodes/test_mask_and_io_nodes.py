@@ -191,3 +191,20 @@ async def test_save_latent_writes_a_safetensors_file_listed_under_latents(dirs: 
     metadata, tensors = read_safetensors((dirs.output / "latents" / "run_00001_.latent").read_bytes())
     assert metadata == {"prompt": json.dumps(prompt), "workflow": '{"id": "w"}'}
     assert np.array_equal(tensors["latent_tensor"], samples) and tensors["latent_format_version_0"].shape == (0,)
+
+
+async def test_create_and_save_video_writes_an_animated_webp_in_the_video_folder(dirs: SimDirs) -> None:
+    frames = np.stack([np.full((12, 20, 3), i / 5, np.float32) for i in range(5)])
+    ctx = make_context(dirs)
+    (video,) = (await call("CreateVideo", {"images": frames, "fps": 10.0}, ctx)).outputs
+    result = await call(
+        "SaveVideo", {"video": video, "filename_prefix": "video/ComfyUI", "format": "auto", "codec": "auto"}, ctx
+    )
+    assert result.ui == {
+        "images": [{"filename": "ComfyUI_00001_.webp", "subfolder": "video", "type": "output"}],
+        "animated": [True],
+    }
+    with Image.open(dirs.output / "video" / "ComfyUI_00001_.webp") as saved:
+        assert saved.n_frames == 5 and saved.size == (20, 12)
+    back, audio, fps = (await call("GetVideoComponents", {"video": video}, ctx)).outputs
+    assert np.array_equal(back, frames) and audio is None and fps == 10.0

@@ -7,6 +7,7 @@ Loading a checkpoint (or diffusion model) different from `SimState.loaded_checkp
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .context import NodeContext, NodeResult
@@ -42,25 +43,19 @@ async def ensure_loaded(ctx: NodeContext, name: str) -> None:
         ctx.state.loaded_checkpoint = name
 
 
-@TABLE.node("CheckpointLoaderSimple", "CheckpointLoader")
+_CHECKPOINT_OUTPUTS: dict[str, Callable[[str], tuple[Any, ...]]] = {
+    "CheckpointLoaderSimple": lambda name: (SimModel(name), SimClip(name), SimVae(name)),
+    "CheckpointLoader": lambda name: (SimModel(name), SimClip(name), SimVae(name)),
+    "unCLIPCheckpointLoader": lambda name: (SimModel(name), SimClip(name), SimVae(name), SimClipVision(name)),
+    "ImageOnlyCheckpointLoader": lambda name: (SimModel(name), SimClipVision(name), SimVae(name)),
+}
+
+
+@TABLE.node(*_CHECKPOINT_OUTPUTS)
 async def checkpoint_loader(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
     name = get_str(inputs, "ckpt_name")
     await ensure_loaded(ctx, name)
-    return NodeResult((SimModel(name), SimClip(name), SimVae(name)))
-
-
-@TABLE.node("unCLIPCheckpointLoader")
-async def unclip_checkpoint_loader(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
-    name = get_str(inputs, "ckpt_name")
-    await ensure_loaded(ctx, name)
-    return NodeResult((SimModel(name), SimClip(name), SimVae(name), SimClipVision(name)))
-
-
-@TABLE.node("ImageOnlyCheckpointLoader")
-async def image_only_checkpoint_loader(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
-    name = get_str(inputs, "ckpt_name")
-    await ensure_loaded(ctx, name)
-    return NodeResult((SimModel(name), SimClipVision(name), SimVae(name)))
+    return NodeResult(_CHECKPOINT_OUTPUTS[ctx.class_type](name))
 
 
 @TABLE.node("UNETLoader")

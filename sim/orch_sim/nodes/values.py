@@ -173,22 +173,21 @@ def get_value(inputs: dict[str, Any], name: str, kind: type[T], default: T | Non
     return value
 
 
-def get_int(inputs: dict[str, Any], name: str, default: int | None = None) -> int:
+def _number(inputs: dict[str, Any], name: str, default: float | None, kind: str) -> int | float | str:
     value = inputs.get(name, default)
     if value is None:
         raise TypeError(f"input {name!r} is missing")
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise TypeError(f"input {name!r} must be an INT, got {value!r}")
-    return int(value)
+        raise TypeError(f"input {name!r} must be {kind}, got {value!r}")
+    return value
+
+
+def get_int(inputs: dict[str, Any], name: str, default: int | None = None) -> int:
+    return int(_number(inputs, name, default, "an INT"))
 
 
 def get_float(inputs: dict[str, Any], name: str, default: float | None = None) -> float:
-    value = inputs.get(name, default)
-    if value is None:
-        raise TypeError(f"input {name!r} is missing")
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise TypeError(f"input {name!r} must be a FLOAT, got {value!r}")
-    return float(value)
+    return float(_number(inputs, name, default, "a FLOAT"))
 
 
 def get_str(inputs: dict[str, Any], name: str, default: str | None = None) -> str:
