@@ -39,12 +39,16 @@ async def _publish_events(nc: Client, *events: Any) -> None:
         await js.publish(event.subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.event_id})
 
 
-async def test_a_new_client_gets_a_snapshot_of_backends(api: ApiServer, nc: Client) -> None:
+async def test_a_new_client_gets_a_snapshot_of_backends_and_unfinished_jobs(api: ApiServer, nc: Client) -> None:
     await register_backend(nc, "gpu-live", "http://127.0.0.1:9", BASIC_CLASSES)
+    await _publish_events(nc, JobSubmitted(job_id="open1", workflow=WORKFLOW))
+    await asyncio.sleep(0.2)
     async with connect(f"{api.ws_url}/api/live") as ws:
-        seen = await _receive_until(ws, lambda m: m["type"] == "backend" and m["backend"]["id"] == "gpu-live")
-    assert seen[-1]["snapshot"] is True
-    assert seen[-1]["backend"]["comfy_url"] == "http://127.0.0.1:9"
+        first = json.loads(await ws.recv())
+    assert first["type"] == "snapshot"
+    backend = next(b for b in first["backends"] if b["id"] == "gpu-live")
+    assert backend["comfy_url"] == "http://127.0.0.1:9"
+    assert [j["state"] for j in first["jobs"] if j["id"] == "open1"] == ["queued"]
 
 
 async def test_a_burst_of_progress_is_coalesced_and_its_last_value_arrives(api: ApiServer, nc: Client) -> None:
@@ -105,7 +109,8 @@ async def test_the_same_stream_is_served_as_server_sent_events(api: ApiServer) -
         async for line in r.aiter_lines():
             if line.startswith("data: "):
                 message = json.loads(line[6:])
-                if message["type"] == "backend" and message["backend"]["id"] == "gpu-live":
+                if message["type"] == "snapshot":
+                    assert any(b["id"] == "gpu-live" for b in message["backends"])
                     break
 
 

@@ -88,3 +88,31 @@ async def test_a_job_larger_than_a_nats_message_is_refused_with_413(built: ApiSe
         response = await http.post("/api/jobs", json={"workflow": workflow})
     assert response.status_code == 413
     assert "max_payload" in response.json()["detail"]["message"]
+
+
+async def test_adding_a_backend_over_http_explains_that_agents_add_backends(api: ApiServer) -> None:
+    async with api.client() as http:
+        response = await http.post("/api/backends", json={"id": "x", "comfy_url": "http://127.0.0.1:8188"})
+    assert response.status_code == 501 and "orch agent" in response.json()["detail"]["message"]
+
+
+async def test_inspect_reports_classes_and_per_backend_capability(api: ApiServer, nc: Client) -> None:
+    await register_backend(nc, "gpu-i1", "http://127.0.0.1:9", BASIC_CLASSES)
+    await register_backend(nc, "gpu-i2", "http://127.0.0.1:9", ["EmptyImage"])
+    workflow = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+    }
+    async with api.client() as http:
+        response = await http.post("/api/workflows/inspect", json={"workflow": workflow})
+        broken = await http.post("/api/workflows/inspect", json={"workflow": {"1": {"inputs": {}}}})
+    body = response.json()
+    assert response.status_code == 200, response.text
+    assert body["format"] == "api" and body["required_classes"] == ["EmptyImage", "SaveImage"]
+    assert body["capability"]["gpu-i1"]["capable"] is True
+    assert body["capability"]["gpu-i2"] == {
+        **body["capability"]["gpu-i2"],
+        "capable": False,
+        "missing_classes": ["SaveImage"],
+    }
+    assert broken.status_code == 422 and "class_type" in broken.json()["detail"]["message"]

@@ -26,6 +26,7 @@ __all__ = [
     "Conflict",
     "NotApiPrompt",
     "NotFound",
+    "NotImplementedYet",
     "PayloadTooLarge",
     "SchedulerUnavailable",
     "Unavailable",
@@ -77,6 +78,11 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
     default_code = "payload_too_large"
+
+
+class NotImplementedYet(ApiError):
+    status = 501
+    default_code = "not_implemented"
 
 
 class BadGateway(ApiError):

@@ -56,11 +56,8 @@ _BACKEND_STATUS_OF_EVENT = {
 _KEEP_FINISHED = 1000
 
 
-def job_message(summary: dict[str, Any], *, snapshot: bool = False) -> dict[str, Any]:
-    message: dict[str, Any] = {"type": "job", "job": summary}
-    if snapshot:
-        message["snapshot"] = True
-    return message
+def job_message(summary: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "job", "job": summary}
 
 
 class LiveHub:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from orch_api.context import ApiContext, get_ctx
-from orch_api.errors import ApiError, NotFound
+from orch_api.errors import ApiError, NotFound, NotImplementedYet
 from orch_api.registry import read_registrations, scheduler_backends
 from orch_common.contracts import subjects
 from orch_common.contracts.events import BackendDisabled, BackendEnabled
@@ -79,3 +79,19 @@ async def enable_backend(backend_id: str, ctx: ApiContext = Depends(get_ctx)) ->
     await _known(ctx, backend_id)
     await ctx.bus.publish(BackendEnabled(backend_id=backend_id, nonce=uuid.uuid4().hex))
     return {"id": backend_id, "status": "online"}
+
+
+_ADD_BY_AGENT = (
+    "backends join by starting an agent beside their ComfyUI: `orch agent --nats-url URL --comfy-url URL --id NAME`"
+    " (or `orch up`); they leave when the agent stops. Use disable/enable to stop or resume placing jobs."
+)
+
+
+@router.post("", status_code=501, summary="Not supported: backends join by running an agent")
+async def add_backend() -> None:
+    raise NotImplementedYet(_ADD_BY_AGENT, code="add_backend_by_agent")
+
+
+@router.delete("/{backend_id}", status_code=501, summary="Not supported: backends leave when their agent stops")
+async def remove_backend(backend_id: str) -> None:
+    raise NotImplementedYet(_ADD_BY_AGENT, code="remove_backend_by_agent")

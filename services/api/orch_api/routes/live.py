@@ -1,7 +1,7 @@
 """The live stream for the UI: websocket `/api/live` and the same messages as SSE at `/api/live/sse`.
 
-On connect the client first gets a snapshot (every backend, its latest metrics, and every job not yet finished,
-each message flagged `"snapshot": true`), then the coalesced live messages (see `orch_api.live_hub`).
+On connect the client first gets one `{"type": "snapshot", "backends", "metrics", "jobs"}` message (every backend,
+its latest metrics, every job not yet finished), then the coalesced live messages (see `orch_api.live_hub`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from fastapi.responses import StreamingResponse
 from orch_api.coalesce import Outbox, OutboxClosed, OutboxOverflow
 from orch_api.context import ApiContext, get_ctx
 from orch_api.errors import ApiError
-from orch_api.live_hub import job_message
 from orch_api.routes.backends import list_backend_views
-from orch_common.contracts.rpc import JobState, JobView, ListJobsRequest, ListJobsResult, RpcVerb
+from orch_common.contracts.rpc import JobState, ListJobsRequest, ListJobsResult, RpcVerb
 
 __all__ = ["router", "snapshot"]
 
@@ -33,18 +32,8 @@ _SNAPSHOT_JOBS = 1000
 _SSE_KEEPALIVE_S = 15.0
 
 
-def _summary(job: JobView) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "state": job.state.value,
-        "backend": job.backend,
-        "attempt": max((a.attempt for a in job.attempts), default=0),
-        "error": job.error,
-        "outputs": [o.model_dump(mode="json") for o in job.outputs],
-    }
-
-
 async def _open_jobs(ctx: ApiContext) -> dict[str, dict[str, Any]]:
+    """Jobs not yet finished: the scheduler's views, updated with what this process has seen since."""
     jobs: dict[str, dict[str, Any]] = {}
     for state in (JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING):
         request = ListJobsRequest(state=state, limit=_SNAPSHOT_JOBS).model_dump(mode="json")
@@ -52,25 +41,26 @@ async def _open_jobs(ctx: ApiContext) -> dict[str, dict[str, Any]]:
             result = ListJobsResult.model_validate(await ctx.bus.rpc(RpcVerb.JOBS_LIST, request))
         except ApiError:
             break
-        jobs.update((j.id, _summary(j)) for j in result.jobs)
-    for job_id, summary in ctx.hub.jobs.items():  # what this process saw is newer than the scheduler's answer
+        for job in result.jobs:
+            view = job.model_dump(mode="json")
+            view["attempt"] = max((a.attempt for a in job.attempts), default=0)
+            jobs[job.id] = view
+    for job_id, summary in list(ctx.hub.jobs.items()):
         if JobState(summary["state"]).terminal:
             jobs.pop(job_id, None)
         else:
-            jobs[job_id] = dict(summary)
+            jobs[job_id] = {**jobs.get(job_id, {}), **summary}
     return jobs
 
 
-async def snapshot(ctx: ApiContext) -> list[dict[str, Any]]:
-    """The messages a freshly connected client gets first."""
-    messages: list[dict[str, Any]] = []
-    for backend in await list_backend_views(ctx):
-        messages.append({"type": "backend", "backend": backend, "snapshot": True})
-    for metrics in list(ctx.hub.backend_metrics.values()):
-        messages.append({**metrics.model_dump(mode="json"), "snapshot": True})
-    for summary in (await _open_jobs(ctx)).values():
-        messages.append(job_message(summary, snapshot=True))
-    return messages
+async def snapshot(ctx: ApiContext) -> dict[str, Any]:
+    """The message a freshly connected client gets first: backends, their latest metrics, unfinished jobs."""
+    return {
+        "type": "snapshot",
+        "backends": await list_backend_views(ctx),
+        "metrics": [m.model_dump(mode="json") for m in list(ctx.hub.backend_metrics.values())],
+        "jobs": list((await _open_jobs(ctx)).values()),
+    }
 
 
 @router.websocket("/api/live")
@@ -79,8 +69,7 @@ async def live_websocket(websocket: WebSocket) -> None:
     await websocket.accept()
     outbox = ctx.hub.attach()
     try:
-        for message in await snapshot(ctx):
-            await websocket.send_json(message)
+        await websocket.send_json(await snapshot(ctx))
         await _pump(websocket, outbox, ctx)
     except (WebSocketDisconnect, RuntimeError):
         pass
@@ -129,8 +118,7 @@ async def live_sse(ctx: ApiContext = Depends(get_ctx)) -> StreamingResponse:
 
     async def stream() -> AsyncIterator[bytes]:
         try:
-            for message in await snapshot(ctx):
-                yield _sse(message)
+            yield _sse(await snapshot(ctx))
             while True:
                 try:
                     message = await asyncio.wait_for(outbox.next(), _SSE_KEEPALIVE_S)
