@@ -8,10 +8,11 @@ agent registered, else the hash of the body fetched).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Mapping
-from types import ModuleType
+from types import SimpleNamespace
 from typing import Any
 
 from orch_api.errors import ApiError, BadGateway, Unprocessable
@@ -21,16 +22,33 @@ __all__ = ["ObjectInfoStore", "pick_backend_for_ui", "ui_node_types", "workflow_
 
 log = logging.getLogger(__name__)
 
-_NEEDED = ("convert_ui_to_api", "ObjectInfoIndex")
+_SOURCES = {
+    "convert_ui_to_api": ("orch_common.workflow", "orch_common.workflow.convert"),
+    "ObjectInfoIndex": ("orch_common.workflow", "orch_common.workflow.object_info"),
+    "inspect_parameters": ("orch_common.workflow", "orch_common.workflow.inspect", "orch_common.workflow.parameters"),
+    "find_ports": ("orch_common.workflow", "orch_common.workflow.ports", "orch_common.workflow.inspect"),
+    "check_capability": ("orch_common.workflow", "orch_common.workflow.capability"),
+}
+_REQUIRED = ("convert_ui_to_api", "ObjectInfoIndex")
 
 
-def workflow_tools() -> ModuleType | None:
-    """`orch_common.workflow` if it provides the conversion functions, else None."""
-    try:
-        module = importlib.import_module("orch_common.workflow")
-    except ImportError:
+def _find(name: str) -> Any:
+    for module_name in _SOURCES[name]:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if hasattr(module, name):
+            return getattr(module, name)
+    return None
+
+
+def workflow_tools() -> SimpleNamespace | None:
+    """`orch_common.workflow`'s functions (None for those not written yet), or None without the converter."""
+    found = {name: _find(name) for name in _SOURCES}
+    if any(found[name] is None for name in _REQUIRED):
         return None
-    return module if all(hasattr(module, name) for name in _NEEDED) else None
+    return SimpleNamespace(**found)
 
 
 def ui_node_types(ui: Mapping[str, Any]) -> set[str]:
@@ -107,13 +125,14 @@ class ObjectInfoStore:
             raise Unprocessable("UI-format workflows are not supported yet: submit the API format", code="ui_format")
         index = await self.index(backend)
         try:
-            converted = tools.convert_ui_to_api(dict(ui), index)
+            converted = await asyncio.to_thread(tools.convert_ui_to_api, dict(ui), index)
         except ApiError:
             raise
         except Exception as exc:  # the converter's own errors go to the caller
+            missing = type(exc).__name__ == "MissingNodeClassError"
             raise Unprocessable(
                 f"could not convert the UI workflow with backend {backend.id!r}'s object_info: {exc}",
-                code="ui_conversion_failed",
+                code="unknown_node_classes" if missing else "ui_conversion_failed",
             ) from None
         prompt = getattr(converted, "prompt", converted)
         if not isinstance(prompt, dict):

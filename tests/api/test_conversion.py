@@ -1,0 +1,63 @@
+"""UI-format workflows are converted with the object_info of the backend they will run on (a real `orch sim`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client
+
+from orch_api.conversion import workflow_tools
+from orch_common.contracts import subjects
+from orch_common.contracts.events import parse_event
+from tests.api.conftest import ApiServer, register_backend
+from tests.helpers import FIXTURES
+from tests.helpers.sim import SimProcess, start_sim
+
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.skipif(workflow_tools() is None, reason="orch_common.workflow has no converter yet"),
+]
+
+UI_DEFAULT = json.loads((FIXTURES / "workflows" / "ui_default.json").read_text())
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def sim_backend(nc: Client, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    path: Path = tmp_path_factory.mktemp("sim")
+    sim: SimProcess = await asyncio.to_thread(start_sim, path)
+    try:
+        async with httpx.AsyncClient() as http:
+            classes = sorted((await http.get(f"{sim.url}/object_info", timeout=30)).json())
+        await register_backend(nc, "sim-c", sim.url, classes)
+        yield "sim-c"
+    finally:
+        await asyncio.to_thread(sim.stop)
+
+
+async def test_a_ui_workflow_is_submitted_converted_to_the_api_format(
+    api: ApiServer, nc: Client, sim_backend: str
+) -> None:
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+        response = await http.post("/api/jobs", json={"workflow": UI_DEFAULT})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    msg = await nc.jetstream().get_last_msg(subjects.EVENTS_STREAM, subjects.job_event(job_id, "submitted"))
+    event = parse_event(msg.data)
+    assert event.ui_workflow == UI_DEFAULT
+    assert "KSampler" in event.required_classes
+    assert all("class_type" in node for node in event.workflow.values())
+
+
+async def test_inspect_accepts_a_ui_workflow(api: ApiServer, sim_backend: str) -> None:
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+        response = await http.post("/api/workflows/inspect", json={"workflow": UI_DEFAULT, "backend": sim_backend})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["format"] == "ui" and body["capability"][sim_backend]["capable"] is True
+    assert "KSampler" in body["required_classes"]
