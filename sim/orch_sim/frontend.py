@@ -25,6 +25,11 @@ internal_router = APIRouter()
 
 _SETTINGS_FILE = "comfy.settings.json"
 
+# Frontend 1.27.10 registers Comfy.Canvas.NavigationMode before the two settings its onChange writes, and
+# throws "Cannot read properties of undefined (reading 'id')" on every load unless those two already hold
+# the values it writes. Serving the legacy-mode values (the frontend's own defaults) keeps the load clean.
+_SEEDED_SETTINGS = {"Comfy.Canvas.LeftMouseClickBehavior": "panning", "Comfy.Canvas.MouseWheelScroll": "zoom"}
+
 
 def frontend_dir() -> Path | None:
     try:
@@ -94,7 +99,7 @@ def _save_settings(request: Request, settings: dict[str, Any]) -> None:
 
 @router.get("/settings")
 async def get_settings(request: Request) -> Response:
-    return json_response(_load_settings(request))
+    return json_response({**_SEEDED_SETTINGS, **_load_settings(request)})
 
 
 @router.post("/settings")

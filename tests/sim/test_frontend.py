@@ -3,9 +3,14 @@ loading (`frontend_load_requests.json`)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 
-from tests.helpers.sim import SimProcess
+import pytest
+
+from tests.helpers.sim import SimProcess, start_sim
+from tests.sim.browser import CHROMIUM, Browser
 from tests.sim.wsutil import http, recorded
 
 
@@ -51,3 +56,31 @@ async def test_workflow_templates_are_served_from_the_installed_package(sim: Sim
     assert default.status_code == 200 and "nodes" in default.json()
     assert (await http(sim.url, "GET", "/api/workflow_templates")).json() == {}
     assert (await http(sim.url, "GET", "/templates/..%2F..%2Fsetup.py")).status_code == 404
+
+
+EXPECTED_404 = ("/user.css", "/api/userdata/", "/favicon.ico", "/api/userdata?dir=")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian chromium")
+async def test_the_editor_loads_without_errors_and_queues_its_default_workflow(tmp_path: Path) -> None:
+    with start_sim(tmp_path, demo_models=True, speed=20) as sim:
+        await http(sim.url, "POST", "/api/settings", json={"Comfy.TutorialCompleted": True})
+        async with Browser() as browser:
+            await browser.goto(sim.url + "/")
+            nodes = await browser.wait_until("window.app?.graph?._nodes?.length")
+            assert nodes == 7
+            await browser.evaluate("app.queuePrompt(0).then(() => true)")
+            for _ in range(600):
+                history = (await http(sim.url, "GET", "/history")).json()
+                if history:
+                    break
+                await asyncio.sleep(0.1)
+            entry = next(iter(history.values()))
+            assert entry["status"]["status_str"] == "success", entry["status"]
+            assert [item["type"] for item in entry["outputs"]["9"]["images"]] == ["output"]
+            await browser.wait_until("document.querySelector('.comfyui-body, #graph-canvas, canvas') !== null")
+            assert browser.errors == []
+            unexpected = [(status, url) for status, url in browser.failed_requests
+                          if not any(part in url for part in EXPECTED_404)]
+            assert unexpected == []

@@ -18,7 +18,6 @@ SAME_AS_RECORDED = {
     "/models": "models.json",
     "/models/checkpoints": "models_checkpoints.json",
     "/users": "users.json",
-    "/settings": "settings.json",
     "/prompt": "prompt_get.json",
     "/queue": "queue_empty.json",
     "/object_info/ImageBlur": "object_info_ImageBlur.json",
@@ -129,11 +128,16 @@ def test_with_cors_enabled_any_origin_is_served_with_cors_headers(tmp_path: Any)
         assert "POST" in preflight.headers["access-control-allow-methods"]
 
 
+async def test_settings_start_with_only_the_values_that_keep_the_editor_load_clean(sim: SimProcess) -> None:
+    settings = (await http(sim.url, "GET", "/settings")).json()
+    assert settings == {"Comfy.Canvas.LeftMouseClickBehavior": "panning", "Comfy.Canvas.MouseWheelScroll": "zoom"}
+
+
 async def test_settings_and_user_files_persist_so_the_editor_can_save_workflows(sim: SimProcess) -> None:
     await http(sim.url, "POST", "/api/settings", json={"Comfy.TutorialCompleted": True})
     await http(sim.url, "POST", "/api/settings/Comfy.InstalledVersion", json="1.27.10")
-    assert (await http(sim.url, "GET", "/api/settings")).json() == {
-        "Comfy.TutorialCompleted": True, "Comfy.InstalledVersion": "1.27.10"}
+    settings = (await http(sim.url, "GET", "/api/settings")).json()
+    assert settings["Comfy.TutorialCompleted"] is True and settings["Comfy.InstalledVersion"] == "1.27.10"
     workflow = json.dumps({"nodes": [], "links": [], "version": 0.4})
     saved = await http(sim.url, "POST", "/api/userdata/workflows%2Fmine.json?overwrite=true&full_info=true",
                        content=workflow)
