@@ -1,0 +1,1 @@
+"""Workflow intelligence: UI/API parsing, UI→API conversion, parameters, patching, ports, capability."""
