@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -27,6 +28,10 @@ class ApiContext:
     metrics: ApiMetrics
     object_infos: ObjectInfoStore
     proxy_http: httpx.AsyncClient
+    project_versions: dict[str, int] = field(default_factory=dict)
+    """The latest version this process published per project, so quick successive saves never share a number."""
+    project_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Serialises this process's project saves (read latest version, publish the next)."""
 
 
 def get_ctx(conn: HTTPConnection) -> ApiContext:

@@ -20,6 +20,7 @@ def run(settings: ApiSettings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        ws="websockets-sansio",
         ws_max_size=64 * 1024 * 1024,
         proxy_headers=False,
     )

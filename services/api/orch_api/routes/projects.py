@@ -59,19 +59,8 @@ async def _get(ctx: ApiContext, project_id: str, version: int | None = None) -> 
     return result
 
 
-class _Versions:
-    """The latest version this API published per project, so quick successive saves never reuse a number."""
-
-    def __init__(self) -> None:
-        self.latest: dict[str, int] = {}
-
-    def next(self, project_id: str, scheduler_version: int) -> int:
-        version = max(scheduler_version, self.latest.get(project_id, 0)) + 1
-        self.latest[project_id] = version
-        return version
-
-
-_versions = _Versions()
+def _next_version(ctx: ApiContext, project_id: str, scheduler_version: int) -> int:
+    return max(scheduler_version, ctx.project_versions.get(project_id, 0)) + 1
 
 
 async def _publish(ctx: ApiContext, event: EventBase) -> None:
@@ -81,18 +70,19 @@ async def _publish(ctx: ApiContext, event: EventBase) -> None:
 
 
 async def _save(ctx: ApiContext, project_id: str, document: ProjectDocument, restored_from: int | None) -> int:
-    current = await _get(ctx, project_id)
-    version = _versions.next(project_id, int(current.get("version") or 1))
-    await _publish(
-        ctx, ProjectSaved(project_id=project_id, version=version, document=document, restored_from=restored_from)
-    )
+    async with ctx.project_lock:
+        current = await _get(ctx, project_id)
+        version = _next_version(ctx, project_id, int(current.get("version") or 1))
+        event = ProjectSaved(project_id=project_id, version=version, document=document, restored_from=restored_from)
+        await _publish(ctx, event)
+        ctx.project_versions[project_id] = version
     return version
 
 
 async def _create(ctx: ApiContext, document: ProjectDocument) -> JSONResponse:
     project_id = uuid.uuid4().hex
     await _publish(ctx, ProjectCreated(project_id=project_id, document=document))
-    _versions.latest[project_id] = 1
+    ctx.project_versions[project_id] = 1
     return JSONResponse(
         {"id": project_id, "version": 1}, status_code=201, headers={"Location": f"/api/projects/{project_id}"}
     )
