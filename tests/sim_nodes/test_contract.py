@@ -58,7 +58,7 @@ SAMPLES: dict[str, Any] = {
 CHECKS: dict[str, Any] = {
     "IMAGE": lambda v: isinstance(v, np.ndarray) and v.ndim == 4 and v.dtype == np.float32,
     "MASK": lambda v: isinstance(v, np.ndarray) and v.ndim == 3 and v.dtype == np.float32,
-    "LATENT": lambda v: isinstance(v, dict) and isinstance(v["samples"], np.ndarray) and v["samples"].ndim == 4,
+    "LATENT": lambda v: isinstance(v, dict) and isinstance(v["samples"], np.ndarray) and v["samples"].ndim in (4, 5),
     "SIGMAS": lambda v: isinstance(v, np.ndarray) and v.ndim == 1,
     "INT": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "FLOAT": lambda v: isinstance(v, float),

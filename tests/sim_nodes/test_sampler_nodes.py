@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from orch_sim.nodes import SimDirs, SimInterrupted, SimState
+from orch_sim.nodes.values import SimVae
 
 from .fakes import Recorder, call, make_context, make_dirs, run_prompt
 
@@ -319,3 +320,73 @@ async def test_latent_upscale_keeps_channels_and_scales_the_grid(dirs: SimDirs) 
         await call("LatentUpscaleBy", {"samples": latent, "upscale_method": "bislerp", "scale_by": 1.5}, ctx)
     ).outputs
     assert up["samples"].shape == (2, 4, 12, 16) and by["samples"].shape == (2, 4, 9, 12)
+
+
+def wan_ti2v(length: int = 9, with_start: bool = True) -> dict[str, Any]:
+    """The Wan 2.2 5B text/image-to-video template of comfyui-workflow-templates, in API form, made small."""
+    latent_inputs: dict[str, Any] = {"width": 160, "height": 96, "length": length, "batch_size": 1, "vae": ["3", 0]}
+    if with_start:
+        latent_inputs["start_image"] = ["10", 0]
+    return {
+        "1": {
+            "class_type": "UNETLoader",
+            "inputs": {"unet_name": "wan2.2_ti2v_5B_fp16.safetensors", "weight_dtype": "default"},
+        },
+        "2": {
+            "class_type": "CLIPLoader",
+            "inputs": {"clip_name": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "type": "wan", "device": "default"},
+        },
+        "3": {"class_type": "VAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
+        "10": {"class_type": "EmptyImage", "inputs": {"width": 160, "height": 96, "batch_size": 1, "color": 0xFF8800}},
+        "4": {"class_type": "Wan22ImageToVideoLatent", "inputs": latent_inputs},
+        "5": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": 8}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a musician in a subway", "clip": ["2", 0]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "static, blurry", "clip": ["2", 0]}},
+        "8": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": 898471028164125,
+                "steps": 3,
+                "cfg": 5,
+                "sampler_name": "uni_pc",
+                "scheduler": "simple",
+                "denoise": 1,
+                "model": ["5", 0],
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["4", 0],
+            },
+        },
+        "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["3", 0]}},
+        "11": {"class_type": "CreateVideo", "inputs": {"images": ["9", 0], "fps": 24}},
+        "12": {
+            "class_type": "SaveVideo",
+            "inputs": {"video": ["11", 0], "filename_prefix": "video/ComfyUI", "format": "auto", "codec": "auto"},
+        },
+    }
+
+
+async def test_the_wan_video_template_makes_a_moving_video_that_opens_on_the_start_image(dirs: SimDirs) -> None:
+    recorder = Recorder()
+    results = await run_prompt(wan_ti2v(), dirs, recorder=recorder)
+    (latent,) = results["4"].outputs
+    assert latent["samples"].shape == (1, 48, 3, 6, 10)
+    (frames,) = results["9"].outputs
+    assert frames.shape == (9, 96, 160, 3)
+    assert recorder.progress() == [(1, 3), (2, 3), (3, 3)]
+    orange = np.array([1.0, 0x88 / 255, 0.0], np.float32)
+    assert float(np.abs(frames[0] - orange).mean()) < 0.05
+    assert float(np.abs(frames[-1] - frames[4]).mean()) > 0.01, "the scene moves"
+    (entry,) = results["12"].ui["images"]
+    assert entry["subfolder"] == "video" and results["12"].ui["animated"] == [True]
+    with Image.open(dirs.output / "video" / entry["filename"]) as saved:
+        assert saved.n_frames == 9 and saved.size == (160, 96)
+
+
+async def test_decoding_a_video_too_large_for_the_host_fails_like_an_out_of_memory(dirs: SimDirs) -> None:
+    ctx = make_context(dirs)
+    (latent,) = (
+        await call("EmptyHunyuanLatentVideo", {"width": 1280, "height": 720, "length": 121, "batch_size": 4}, ctx)
+    ).outputs
+    with pytest.raises(MemoryError, match="Allocation on device"):
+        await call("VAEDecode", {"samples": latent, "vae": SimVae("v")}, ctx)

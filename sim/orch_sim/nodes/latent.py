@@ -1,6 +1,7 @@
-"""LATENT nodes computed for real: empty latents, resizing, batches, masks and arithmetic.
+"""LATENT nodes computed for real: empty (image and video) latents, resizing, batches, masks and arithmetic.
 
-A LATENT is a dict {"samples": float32 [B, C, h, w], ...}; extra keys (noise_mask, batch_index) travel along.
+A LATENT is a dict {"samples": float32 [B, C, h, w] or, for video, [B, C, T, h, w], ...}; extra keys
+(noise_mask, batch_index, and the sim's own `sim_*` keys) travel along.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from .picture import LATENT_CHANNELS
+from .picture import LATENT_CHANNELS, encode
 from .registry import NodeTable
 from .resample import upscale
-from .values import Array, get_bool, get_float, get_int, get_latent, get_mask, get_str
+from .values import Array, get_bool, get_float, get_image, get_int, get_latent, get_mask, get_str
 
-__all__ = ["CLEAN_KEY", "TABLE", "make_latent"]
+__all__ = ["CLEAN_KEY", "START_FRAME_KEY", "TABLE", "VIDEO_SCALE_KEY", "empty_video_latent", "make_latent"]
 
 TABLE = NodeTable(real=True)
 
@@ -212,3 +213,56 @@ def latent_composite_masked(inputs: dict[str, Any]) -> tuple[Any, ...]:
         1 - weight
     )
     return (make_latent(out, latent),)
+
+
+VIDEO_SCALE_KEY = "sim_video_scale"  # extra LATENT key of video latents: (temporal, spatial) compression
+START_FRAME_KEY = "sim_start_frame"  # extra LATENT key: the encoded start image a video begins with
+
+# class → (channels, temporal compression, spatial compression), as the real video VAEs have them
+_VIDEO_LATENTS = {
+    "EmptyHunyuanLatentVideo": (16, 4, 8),
+    "EmptyMochiLatentVideo": (12, 6, 8),
+    "EmptyCosmosLatentVideo": (16, 8, 8),
+    "EmptyLTXVLatentVideo": (128, 8, 32),
+    "Wan22ImageToVideoLatent": (48, 4, 16),
+    "WanImageToVideo": (16, 4, 8),
+    "HunyuanImageToVideo": (16, 4, 8),
+}
+
+
+def empty_video_latent(class_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The zero video latent [B, C, T, h, w] a video model's empty-latent (or image-to-video) node makes.
+
+    With a `start_image` input the encoded first frame rides along, and the sampler starts the video from it.
+    """
+    channels, temporal, spatial = _VIDEO_LATENTS[class_type]
+    width, height = get_int(inputs, "width", 848), get_int(inputs, "height", 480)
+    frames = (get_int(inputs, "length", 25) - 1) // temporal + 1
+    shape = (get_int(inputs, "batch_size", 1), channels, frames, height // spatial, width // spatial)
+    extra: dict[str, Any] = {VIDEO_SCALE_KEY: (temporal, spatial)}
+    if inputs.get("start_image") is not None:
+        start = upscale(get_image(inputs, "start_image")[:1], width, height, "bilinear", "center")
+        extra[START_FRAME_KEY] = encode(start, channels, spatial)
+    return make_latent(np.zeros(shape, dtype=np.float32), **extra)
+
+
+def _video_latent_node(class_type: str) -> None:
+    @TABLE.compute(class_type, inline=True)
+    def run(inputs: dict[str, Any]) -> tuple[Any, ...]:
+        return (empty_video_latent(class_type, inputs),)
+
+
+for _class_type in (
+    "EmptyHunyuanLatentVideo",
+    "EmptyMochiLatentVideo",
+    "EmptyCosmosLatentVideo",
+    "EmptyLTXVLatentVideo",
+    "Wan22ImageToVideoLatent",
+):
+    _video_latent_node(_class_type)
+
+
+@TABLE.compute("TrimVideoLatent", inline=True)
+def trim_video_latent(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent, samples = _samples(inputs, "samples")
+    return (make_latent(samples[:, :, get_int(inputs, "trim_amount", 0) :].copy(), latent),)

@@ -21,10 +21,21 @@ from numpy.typing import NDArray
 from .resample import resize
 from .values import Array, fingerprint
 
-__all__ = ["LATENT_CHANNELS", "decode", "encode", "generate", "noise_like", "rng_for"]
+__all__ = [
+    "LATENT_CHANNELS",
+    "MAX_DECODED_BYTES",
+    "decode",
+    "decode_video",
+    "encode",
+    "generate",
+    "generate_video",
+    "noise_like",
+    "rng_for",
+]
 
 LATENT_CHANNELS = 4
 SCALE = 8
+MAX_DECODED_BYTES = 1 << 30  # a fake out-of-memory beyond 1 GiB of decoded frames keeps the host alive
 _INK = np.float32(0.3)
 
 
@@ -37,9 +48,12 @@ def _hsv(hue: float, saturation: float, value: float) -> NDArray[np.float32]:
     return np.asarray(colorsys.hsv_to_rgb(hue % 1.0, saturation, value), dtype=np.float32)
 
 
-def _scene(seed: int, palette_key: str, style_key: str, height: int, width: int) -> tuple[Array, Array]:
-    """Colour [3, h, w] in 0..1 and outline distance [h, w] of one picture."""
+def _scene(
+    seed: int, palette_key: str, style_key: str, height: int, width: int, time: float = 0.0
+) -> tuple[Array, Array]:
+    """Colour [3, h, w] in 0..1 and outline distance [h, w] of one picture; `time` in 0..1 moves the scene."""
     layout, palette, style = rng_for("layout", seed), rng_for("palette", palette_key), rng_for("style", style_key)
+    drift = rng_for("drift", seed)
     hue = float(palette.random()) + float(style.normal(0.0, 0.02))
     sky_top = _hsv(hue, 0.55 + 0.2 * float(palette.random()), 0.95)
     sky_low = _hsv(hue + 0.08 + 0.1 * float(palette.random()), 0.35, 1.0)
@@ -53,7 +67,7 @@ def _scene(seed: int, palette_key: str, style_key: str, height: int, width: int)
     horizon = 0.5 + 0.25 * float(layout.random())
     for _ in range(3):
         amplitude, frequency = 0.05 * float(layout.random()), 1 + 4 * float(layout.random())
-        phase = 6.3 * float(layout.random())
+        phase = 6.3 * float(layout.random()) + 2 * math.pi * float(drift.normal(0.0, 0.3)) * time
         horizon = horizon + amplitude * np.sin(2 * math.pi * frequency * u + phase)
     sky = (v / np.maximum(horizon, 1e-3))[None]
     colour = sky_top[:, None, None] * (1 - sky) + sky_low[:, None, None] * sky
@@ -68,6 +82,8 @@ def _scene(seed: int, palette_key: str, style_key: str, height: int, width: int)
     for _ in range(2 + int(layout.integers(0, 5))):
         radius = 0.03 + 0.09 * float(layout.random())
         centre_u, centre_v = float(layout.random()), 0.15 + 0.8 * float(layout.random())
+        centre_u += float(drift.normal(0.0, 0.2)) * time
+        centre_v += float(drift.normal(0.0, 0.1)) * time
         tint = _hsv(accent_hue + 0.2 * float(layout.normal()), 0.6, 0.9 + 0.1 * float(layout.random()))
         shapes.append((centre_u, centre_v, radius, tint))
     for centre_u, centre_v, radius, tint in shapes:
@@ -80,18 +96,46 @@ def _scene(seed: int, palette_key: str, style_key: str, height: int, width: int)
     return np.clip(colour + ripple[None], 0, 1).astype(np.float32), field.astype(np.float32)
 
 
-def generate(seed: int, palette_key: str, style_key: str, shape: tuple[int, ...]) -> Array:
+def generate(seed: int, palette_key: str, style_key: str, shape: tuple[int, ...], time: float = 0.0) -> Array:
     """The clean latent [B, C, h, w] a sampler converges to; batch item i uses seed + i."""
     batch, channels, height, width = shape
     out = np.zeros(shape, dtype=np.float32)
     for index in range(batch):
-        colour, field = _scene(seed + index, palette_key, style_key, height, width)
+        colour, field = _scene(seed + index, palette_key, style_key, height, width, time)
         out[index, :3] = colour * 2 - 1
         out[index, 3] = field
         if channels > LATENT_CHANNELS:
             texture = rng_for("texture", seed + index).standard_normal((channels - 4, height, width), np.float32)
             out[index, 4:] = 0.1 * texture
     return out
+
+
+def generate_video(seed: int, palette_key: str, style_key: str, shape: tuple[int, ...]) -> Array:
+    """The clean video latent [B, C, T, h, w]: the scene of `generate`, its orbs and hills drifting over T frames."""
+    batch, channels, frames, height, width = shape
+    out = np.zeros(shape, dtype=np.float32)
+    for frame in range(frames):
+        time = frame / max(frames - 1, 1)
+        out[:, :, frame] = generate(seed, palette_key, style_key, (batch, channels, height, width), time)
+    return out
+
+
+def decode_video(samples: Array, temporal: int, spatial: int) -> Array:
+    """Video latent [B, C, T, h, w] → IMAGE frames [B·T', h·spatial, w·spatial, 3] with T' = (T - 1)·temporal + 1,
+    frames between latent frames blended linearly."""
+    batch, _, frames, height, width = samples.shape
+    total = (frames - 1) * temporal + 1
+    if batch * total * height * width * spatial * spatial * 3 * 4 > MAX_DECODED_BYTES:
+        raise MemoryError(f"Allocation on device: decoding {total} frames of {width * spatial}x{height * spatial}")
+    keys = np.stack([decode(samples[:, :, t], spatial) for t in range(frames)], axis=1)
+    out = np.empty((batch, total, *keys.shape[2:]), dtype=np.float32)
+    for index in range(total):
+        position = index / temporal
+        low = min(int(position), frames - 1)
+        high = min(low + 1, frames - 1)
+        weight = np.float32(position - low)
+        out[:, index] = keys[:, low] * (1 - weight) + keys[:, high] * weight
+    return out.reshape(batch * total, *keys.shape[2:])
 
 
 def noise_like(seed: int, shape: tuple[int, ...]) -> Array:
@@ -113,15 +157,15 @@ def decode(samples: Array, scale: int = SCALE) -> Array:
     return out
 
 
-def encode(pixels: Array, channels: int = LATENT_CHANNELS) -> Array:
-    """IMAGE [B, H, W, C] → latent [B, channels, H/8, W/8] (pixels cropped to multiples of 8, centred)."""
-    height, width = (pixels.shape[1] // SCALE) * SCALE, (pixels.shape[2] // SCALE) * SCALE
+def encode(pixels: Array, channels: int = LATENT_CHANNELS, scale: int = SCALE) -> Array:
+    """IMAGE [B, H, W, C] → latent [B, channels, H/scale, W/scale] (pixels cropped to multiples of scale, centred)."""
+    height, width = (pixels.shape[1] // scale) * scale, (pixels.shape[2] // scale) * scale
     if height == 0 or width == 0:
         raise ValueError(f"image of {pixels.shape[2]}x{pixels.shape[1]} is too small to encode")
-    top, left = (pixels.shape[1] % SCALE) // 2, (pixels.shape[2] % SCALE) // 2
+    top, left = (pixels.shape[1] % scale) // 2, (pixels.shape[2] % scale) // 2
     cropped = pixels[:, top : top + height, left : left + width, :3]
-    small = resize(cropped, width // SCALE, height // SCALE, "area")
-    out = np.zeros((pixels.shape[0], channels, height // SCALE, width // SCALE), dtype=np.float32)
+    small = resize(cropped, width // scale, height // scale, "area")
+    out = np.zeros((pixels.shape[0], channels, height // scale, width // scale), dtype=np.float32)
     out[:, :3] = small.transpose(0, 3, 1, 2) * 2 - 1
     out[:, 3] = 2.0
     return out

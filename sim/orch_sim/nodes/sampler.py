@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image
 
 from .context import NodeContext, NodeResult
-from .latent import CLEAN_KEY, make_latent
-from .picture import decode, encode, generate, noise_like
+from .latent import CLEAN_KEY, START_FRAME_KEY, VIDEO_SCALE_KEY, empty_video_latent, make_latent
+from .picture import decode, decode_video, encode, generate, generate_video, noise_like
 from .registry import NodeTable
 from .resample import resize
 from .values import (
@@ -78,21 +78,36 @@ class SampleRequest:
         return fingerprint(self.positive.clip, self.positive.modifiers, negative, self.model, settings)
 
 
+def _video_target(request: SampleRequest, shape: tuple[int, ...], start_frame: Any) -> Array:
+    target = generate_video(request.seed, request.palette_key, request.style_key, shape)
+    if isinstance(start_frame, np.ndarray) and start_frame.shape[1:] == (shape[1], shape[3], shape[4]):
+        # an image-to-video latent: open on the start image and drift into the generated scene
+        frames = shape[2]
+        for frame in range(frames):
+            weight = np.float32(min(1.0, frame / max((frames - 1) / 2, 1)))
+            target[:, :, frame] = start_frame[:1] * (1 - weight) + target[:, :, frame] * weight
+    return target
+
+
 def _preview(samples: Array) -> Image.Image:
-    return pil_from_image(decode(samples[:1], scale=1)[0])
+    first = samples[:1, :, 0] if samples.ndim == 5 else samples[:1]
+    return pil_from_image(decode(first, scale=1)[0])
 
 
 async def sample(ctx: NodeContext, request: SampleRequest, latent: dict[str, Any]) -> dict[str, Any]:
     """Run the fake sampler on `latent` (see the module docstring) and return the new LATENT."""
     start = latent.get(CLEAN_KEY, latent["samples"]).astype(np.float32)
     shape = tuple(start.shape)
-    if len(shape) != 4:
-        raise ValueError(f"the sim samples image latents [B, C, H, W] only, got shape {shape}")
-    target = generate(request.seed, request.palette_key, request.style_key, shape)
+    if len(shape) == 5:
+        target = _video_target(request, shape, latent.get(START_FRAME_KEY))
+    elif len(shape) == 4:
+        target = generate(request.seed, request.palette_key, request.style_key, shape)
+    else:
+        raise ValueError(f"the sim samples latents [B, C, H, W] or [B, C, T, H, W], got shape {shape}")
     denoise = min(max(request.denoise, 0.0), 1.0)
     clean = (1 - denoise) * start + denoise * target
     mask = latent.get("noise_mask")
-    if isinstance(mask, np.ndarray):
+    if isinstance(mask, np.ndarray) and len(shape) == 4:
         planes = mask.reshape(-1, mask.shape[-2], mask.shape[-1], 1).astype(np.float32)
         weight = resize(planes, shape[3], shape[2], "bilinear").transpose(0, 3, 1, 2)
         clean = start * (1 - weight) + clean * weight
@@ -285,9 +300,13 @@ def set_first_sigma(inputs: dict[str, Any]) -> tuple[Any, ...]:
 
 def _decode(inputs: dict[str, Any]) -> tuple[Any, ...]:
     get_value(inputs, "vae", SimVae)
-    samples = get_latent(inputs, "samples")["samples"]
+    latent = get_latent(inputs, "samples")
+    samples = latent["samples"]
+    if samples.ndim == 5:
+        temporal, spatial = latent.get(VIDEO_SCALE_KEY, (4, 8))
+        return (decode_video(samples, int(temporal), int(spatial)),)
     if samples.ndim != 4:
-        raise ValueError(f"the sim decodes image latents [B, C, H, W] only, got shape {samples.shape}")
+        raise ValueError(f"the sim decodes latents [B, C, H, W] or [B, C, T, H, W], got shape {samples.shape}")
     return (decode(samples),)
 
 
@@ -350,3 +369,15 @@ def dual_cfg_guider(inputs: dict[str, Any]) -> tuple[Any, ...]:
     first, second = get_value(inputs, "cond1", SimConditioning), get_value(inputs, "cond2", SimConditioning)
     positive = SimConditioning(first.texts + second.texts, first.clip, (*first.modifiers, *second.modifiers))
     return (SimGuider(model, positive, _negative(inputs), get_float(inputs, "cfg_conds", 8.0)),)
+
+
+@TABLE.node("WanImageToVideo", "HunyuanImageToVideo")
+async def image_to_video(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    get_value(inputs, "vae", SimVae)
+    latent = await asyncio.to_thread(empty_video_latent, ctx.class_type, inputs)
+    start = latent.get(START_FRAME_KEY)
+    tag = f"i2v:{fingerprint(start.tobytes()) if isinstance(start, np.ndarray) else None}"
+    positive = get_value(inputs, "positive", SimConditioning).with_modifier(tag)
+    if ctx.class_type == "HunyuanImageToVideo":
+        return NodeResult((positive, latent))
+    return NodeResult((positive, get_value(inputs, "negative", SimConditioning).with_modifier(tag), latent))
