@@ -49,7 +49,12 @@ _DEFAULT_MODELS: dict[str, list[str]] = {
         "sim-sdxl.safetensors",
         "v1-5-pruned-emaonly-fp16.safetensors",
     ],
-    "vae": ["qwen_image_vae.safetensors", "sim-vae.safetensors", "vae-ft-mse-840000-ema-pruned.safetensors"],
+    "vae": [
+        "qwen_image_vae.safetensors",
+        "sim-vae.safetensors",
+        "vae-ft-mse-840000-ema-pruned.safetensors",
+        "wan2.2_vae.safetensors",
+    ],
     "loras": [
         "Qwen-Image-Lightning-4steps-V1.0.safetensors",
         "sim-lora-detail.safetensors",
@@ -59,8 +64,14 @@ _DEFAULT_MODELS: dict[str, list[str]] = {
         "lotus-depth-d-v1-1.safetensors",
         "qwen_image_fp8_e4m3fn.safetensors",
         "sim-unet.safetensors",
+        "wan2.2_ti2v_5B_fp16.safetensors",
     ],
-    "text_encoders": ["qwen_2.5_vl_7b_fp8_scaled.safetensors", "sim-clip-l.safetensors", "sim-t5xxl.safetensors"],
+    "text_encoders": [
+        "qwen_2.5_vl_7b_fp8_scaled.safetensors",
+        "sim-clip-l.safetensors",
+        "sim-t5xxl.safetensors",
+        "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+    ],
     "clip_vision": ["sim-clip-vision.safetensors"],
     "controlnet": ["Qwen-Image-InstantX-ControlNet-Union.safetensors", "sim-controlnet-canny.safetensors"],
     "upscale_models": ["sim-2x-upscaler.pth", "sim-4x-upscaler.pth"],
@@ -70,7 +81,7 @@ _DEFAULT_MODELS: dict[str, list[str]] = {
 
 
 def default_models() -> dict[str, list[str]]:
-    """Model folder → file names a demo sim offers (covers the recorded UI templates' model names)."""
+    """Model folder → file names a demo sim offers (covers the recorded UI templates' and Wan 2.2 5B's names)."""
     return {folder: list(files) for folder, files in _DEFAULT_MODELS.items()}
 
 
