@@ -46,6 +46,7 @@ async def test_metrics_expose_the_series(api: ApiServer, nc: Client, scheduler: 
     )
     await nc.publish(subjects.live_backend_metrics("gpu-m"), metrics.model_dump_json().encode())
     await nc.flush()
+    scheduler.backends = [{"id": "gpu-m", "comfy_url": None, "status": "busy", "queued_jobs": 2, "running_jobs": ["j"]}]
     await asyncio.sleep(0.2)
     async with api.client() as http:
         await http.get("/healthz")
@@ -64,5 +65,8 @@ async def test_metrics_expose_the_series(api: ApiServer, nc: Client, scheduler: 
         'orch_api_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status="200"}',
         "orch_api_live_clients",
         "orch_api_live_coalesced_total",
+        'orch_backend_jobs_queued{backend="gpu-m"} 2.0',
+        'orch_backend_jobs_running{backend="gpu-m"} 1.0',
+        'orch_backends{status="busy"} 1.0',
     ):
         assert series in text, series

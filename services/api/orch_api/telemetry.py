@@ -8,7 +8,7 @@ from collections import deque
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from orch_common.contracts.live import BackendMetrics
-from orch_common.contracts.rpc import JobState
+from orch_common.contracts.rpc import BackendView, JobState
 
 __all__ = ["ApiMetrics"]
 
@@ -26,6 +26,16 @@ class ApiMetrics:
             "orch_jobs_finished_per_minute", "Jobs reaching a terminal state, last 60 s", registry=r
         )
         self.backend_queue = Gauge("orch_backend_queue_length", "Prompts waiting on a backend", ["backend"], registry=r)
+        self.backend_jobs_queued = Gauge(
+            "orch_backend_jobs_queued",
+            "Jobs the scheduler has placed on a backend, not yet running",
+            ["backend"],
+            registry=r,
+        )
+        self.backend_jobs_running = Gauge(
+            "orch_backend_jobs_running", "Jobs running on a backend (scheduler's view)", ["backend"], registry=r
+        )
+        self.backends_by_status = Gauge("orch_backends", "Backends by status", ["status"], registry=r)
         self.backend_reachable = Gauge(
             "orch_backend_reachable", "1 when the agent reaches its ComfyUI", ["backend"], registry=r
         )
@@ -69,6 +79,15 @@ class ApiMetrics:
         for state, n in counts.items():
             self.jobs_by_state.labels(state=state.value).set(n)
         self.live_jobs.set(sum(n for s, n in counts.items() if not s.terminal))
+
+    def set_backend_views(self, views: list[BackendView]) -> None:
+        statuses: dict[str, int] = {"online": 0, "busy": 0, "offline": 0, "disabled": 0}
+        for view in views:
+            statuses[view.status] = statuses.get(view.status, 0) + 1
+            self.backend_jobs_queued.labels(backend=view.id).set(view.queued_jobs)
+            self.backend_jobs_running.labels(backend=view.id).set(len(view.running_jobs))
+        for status, n in statuses.items():
+            self.backends_by_status.labels(status=status).set(n)
 
     def render(self) -> bytes:
         cutoff = time.monotonic() - 60.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from orch_api.context import ApiContext, get_ctx
 from orch_api.errors import ApiError
+from orch_api.registry import scheduler_backends
 from orch_common.contracts.rpc import JobState, ListJobsRequest, RpcVerb
 
 __all__ = ["router"]
@@ -52,4 +54,6 @@ async def metrics(ctx: ApiContext = Depends(get_ctx)) -> Response:
     counts = await asyncio.gather(*(_count(ctx, s) for s in JobState))
     if all(n is not None for n in counts):
         ctx.metrics.set_job_counts({s: int(n or 0) for s, n in zip(JobState, counts, strict=True)})
+    with contextlib.suppress(ApiError):
+        ctx.metrics.set_backend_views(await scheduler_backends(ctx.bus))
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)
