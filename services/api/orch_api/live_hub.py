@@ -145,8 +145,9 @@ class LiveHub:
             summary["attempt"] = max(int(summary["attempt"]), int(event.attempt))
         if kind in ("job.scheduled", "job.started", "job.succeeded"):
             summary["backend"] = event.backend_id
-        if kind == "job.submitted" and event.pinned_backend:
+        if kind == "job.submitted":
             summary["pinned_backend"] = event.pinned_backend
+            summary["labels"] = dict(event.labels)
         if kind in ("job.attempt_failed", "job.failed"):
             summary["error"] = {
                 "reason": event.reason.value,

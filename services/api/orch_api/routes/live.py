@@ -114,9 +114,8 @@ def _sse(message: dict[str, Any]) -> bytes:
 
 @router.get("/api/live/sse", summary="The live stream as server-sent events")
 async def live_sse(ctx: ApiContext = Depends(get_ctx)) -> StreamingResponse:
-    outbox = ctx.hub.attach()
-
     async def stream() -> AsyncIterator[bytes]:
+        outbox = ctx.hub.attach()
         try:
             yield _sse(await snapshot(ctx))
             while True:
