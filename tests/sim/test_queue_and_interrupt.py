@@ -152,3 +152,27 @@ async def test_free_answers_an_empty_200_and_unloads_the_model(sim: SimProcess) 
     response = await http(sim.url, "POST", "/free", json=case["request"]["json"])
     assert (response.status_code, response.text) == (case["status"], case["body"])
     assert (await http(sim.url, "GET", "/sim/state")).json()["loaded_checkpoint"] is None
+
+
+async def test_interrupting_a_prompt_without_client_tells_everyone(sim: SimProcess) -> None:
+    await set_faults(sim, hang_at_node="2")
+    body = request_of("prompt_json_response_without_client_id.json")
+    async with Listener(sim.ws_url, "fx-bystander") as bystander:
+        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
+        await bystander.wait_for(lambda m: m.get("type") == "progress_state" and "2" in m["data"]["nodes"])
+        await http(sim.url, "POST", "/interrupt", json={"prompt_id": prompt_id})
+        stopped = await bystander.wait_for(lambda m: m.get("type") == "execution_interrupted")
+    assert stopped["data"]["prompt_id"] == prompt_id
+    assert not any(m.get("type") in ("executing", "execution_start", "execution_cached") for m in bystander.messages)
+
+
+async def test_an_output_node_linked_to_a_missing_node_fails_its_own_validation(sim: SimProcess) -> None:
+    prompt = {"3": {"class_type": "SaveImage", "inputs": {"images": ["99", 0], "filename_prefix": "x"}}}
+    response = await http(sim.url, "POST", "/prompt", json={"prompt": prompt})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"]["type"] == "prompt_outputs_failed_validation"
+    errors = body["node_errors"]["3"]["errors"]
+    assert [e["type"] for e in errors] == ["exception_during_validation"]
+    assert errors[0]["extra_info"]["exception_type"] == "KeyError"
+    assert body["error"]["details"] == "Exception when validating node: '99'"
