@@ -176,3 +176,41 @@ async def test_latent_composite_masked_pastes_where_the_mask_is(dirs: SimDirs) -
         )
     ).outputs
     assert out["samples"][0, :, 4:8, 2:6].min() == 1.0 and out["samples"].sum() == 4 * 16
+
+
+async def test_yuv_round_trip_gives_back_the_image(dirs: SimDirs) -> None:
+    image = np.random.default_rng(5).random((1, 6, 7, 3), dtype=np.float32) * 0.6 + 0.2
+    y, u, v = (await call("ImageRGBToYUV", {"image": image}, make_context(dirs))).outputs
+    (back,) = (await call("ImageYUVToRGB", {"Y": y, "U": u, "V": v}, make_context(dirs))).outputs
+    assert y.shape == u.shape == v.shape == image.shape and np.allclose(back, image, atol=0.01)
+
+
+async def test_latent_concat_and_cut_work_along_x_y_and_time(dirs: SimDirs) -> None:
+    ctx = make_context(dirs)
+    a, b = {"samples": np.zeros((1, 4, 5, 6), np.float32)}, {"samples": np.ones((1, 4, 5, 2), np.float32)}
+    (joined,) = (await call("LatentConcat", {"samples1": a, "samples2": b, "dim": "-x"}, ctx)).outputs
+    assert joined["samples"].shape == (1, 4, 5, 8) and joined["samples"][..., :2].min() == 1.0
+    (cut,) = (await call("LatentCut", {"samples": joined, "dim": "x", "index": -3, "amount": 2}, ctx)).outputs
+    assert cut["samples"].shape == (1, 4, 5, 2) and cut["samples"].max() == 0.0
+    video = {"samples": np.zeros((1, 16, 7, 4, 4), np.float32)}
+    (frames,) = (await call("LatentCut", {"samples": video, "dim": "t", "index": 2, "amount": 3}, ctx)).outputs
+    assert frames["samples"].shape == (1, 16, 3, 4, 4)
+
+
+async def test_sigma_tools_keep_their_shape_contracts(dirs: SimDirs) -> None:
+    ctx = make_context(dirs)
+    (sigmas,) = (
+        await call("KarrasScheduler", {"steps": 6, "sigma_max": 14.6, "sigma_min": 0.03, "rho": 7.0}, ctx)
+    ).outputs
+    (flipped,) = (await call("FlipSigmas", {"sigmas": sigmas}, ctx)).outputs
+    high, low = (await call("SplitSigmas", {"sigmas": sigmas, "step": 2}, ctx)).outputs
+    assert len(sigmas) == 7 and sigmas[-1] == 0 and np.all(np.diff(sigmas) < 0)
+    assert flipped[0] == np.float32(0.0001) and flipped[-1] == sigmas[0]
+    assert len(high) == 3 and len(low) == 5 and high[-1] == low[0]
+
+
+async def test_kontext_scale_picks_the_preferred_size_of_the_nearest_aspect(dirs: SimDirs) -> None:
+    (wide,) = (
+        await call("FluxKontextImageScale", {"image": np.zeros((1, 90, 160, 3), np.float32)}, make_context(dirs))
+    ).outputs
+    assert wide.shape == (1, 752, 1392, 3)

@@ -382,3 +382,37 @@ def canny(image: Array, low: float, high: float) -> Array:
 def canny_node(inputs: dict[str, Any]) -> tuple[Any, ...]:
     image = get_image(inputs, "image")
     return (canny(image, get_float(inputs, "low_threshold", 0.4), get_float(inputs, "high_threshold", 0.8)),)
+
+
+# Flux Kontext's preferred sizes (width, height), about one megapixel each
+_KONTEXT_SIZES = (
+    (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248), (880, 1184), (944, 1104),
+    (1024, 1024), (1104, 944), (1184, 880), (1248, 832), (1328, 800), (1392, 752), (1456, 720), (1504, 688),
+    (1568, 672),
+)  # fmt: skip
+
+
+@TABLE.compute("FluxKontextImageScale")
+def flux_kontext_image_scale(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    image = get_image(inputs, "image")
+    aspect = image.shape[2] / image.shape[1]
+    width, height = min(_KONTEXT_SIZES, key=lambda size: abs(aspect - size[0] / size[1]))
+    return (upscale(image, width, height, "lanczos", "center"),)
+
+
+@TABLE.compute("ImageRGBToYUV")
+def image_rgb_to_yuv(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    image = get_image(inputs, "image")
+    red, green, blue = image[..., 0], image[..., 1], image[..., 2]
+    luma = 0.299 * red + 0.587 * green + 0.114 * blue
+    planes = (luma, (blue - luma) * 0.564 + 0.5, (red - luma) * 0.713 + 0.5)
+    return tuple(np.repeat(plane[..., None], 3, axis=-1).astype(np.float32) for plane in planes)
+
+
+@TABLE.compute("ImageYUVToRGB")
+def image_yuv_to_rgb(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    luma, cb, cr = (get_image(inputs, name)[..., 0] for name in ("Y", "U", "V"))
+    red = luma + 1.403 * (cr - 0.5)
+    green = luma - 0.714 * (cr - 0.5) - 0.344 * (cb - 0.5)
+    blue = luma + 1.773 * (cb - 0.5)
+    return (np.clip(np.stack([red, green, blue], axis=-1), 0.0, 1.0).astype(np.float32),)

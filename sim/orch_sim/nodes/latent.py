@@ -266,3 +266,45 @@ for _class_type in (
 def trim_video_latent(inputs: dict[str, Any]) -> tuple[Any, ...]:
     latent, samples = _samples(inputs, "samples")
     return (make_latent(samples[:, :, get_int(inputs, "trim_amount", 0) :].copy(), latent),)
+
+
+_AXES = {"x": -1, "y": -2, "t": -3}
+
+
+@TABLE.compute("LatentConcat", inline=True)
+def latent_concat(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent, first = _samples(inputs, "samples1")
+    _, second = _samples(inputs, "samples2")
+    direction = get_str(inputs, "dim", "x")
+    axis = _AXES[direction.lstrip("-")]
+    if first.ndim < -axis:
+        raise ValueError(f"cannot concatenate along {direction!r}: latent shape {first.shape} has no such axis")
+    parts = [first, second] if not direction.startswith("-") else [second, first]
+    return (make_latent(np.concatenate(parts, axis=axis), latent),)
+
+
+@TABLE.compute("LatentCut", inline=True)
+def latent_cut(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent, samples = _samples(inputs, "samples")
+    axis = _AXES[get_str(inputs, "dim", "x")]
+    if samples.ndim < -axis:
+        raise ValueError(f"latent shape {samples.shape} has no {get_str(inputs, 'dim')!r} axis")
+    size = samples.shape[axis]
+    index = get_int(inputs, "index", 0)
+    start = max(0, min(size - 1, index if index >= 0 else size + index))
+    stop = min(size, start + get_int(inputs, "amount", 1))
+    window = [slice(None)] * samples.ndim
+    window[axis] = slice(start, stop)
+    return (make_latent(samples[tuple(window)].copy(), latent),)
+
+
+@TABLE.compute("LatentBatchSeedBehavior", inline=True)
+def latent_batch_seed_behavior(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    latent, samples = _samples(inputs, "samples")
+    out = dict(latent)
+    if get_str(inputs, "seed_behavior", "fixed") == "random":
+        out.pop("batch_index", None)
+    else:
+        first = next(iter(latent.get("batch_index", [0])))
+        out["batch_index"] = [first] * samples.shape[0]
+    return (out,)

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .context import NodeContext, NodeResult
 from .registry import NodeTable
 from .values import (
@@ -162,8 +164,10 @@ _TAGGED_SETTINGS = {
     "ConditioningSetAreaStrength": ("strength",),
     "ConditioningSetTimestepRange": ("start", "end"),
     "ConditioningSetMask": ("strength", "set_cond_area"),
+    "ConditioningSetAreaPercentageVideo": ("width", "height", "temporal", "x", "y", "z", "strength"),
     "ConditioningZeroOut": (),
     "FluxGuidance": ("guidance",),
+    "FluxDisableGuidance": (),
 }
 
 
@@ -288,3 +292,13 @@ def hypernetwork_loader(inputs: dict[str, Any]) -> tuple[Any, ...]:
     if strength == 0:
         return (model,)
     return (SimModel(model.name, (*model.loras, (get_str(inputs, "hypernetwork_name"), strength))),)
+
+
+@TABLE.compute("ReferenceLatent", inline=True)
+def reference_latent(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    conditioning = _conditioning(inputs)
+    latent = inputs.get("latent")
+    if not isinstance(latent, dict) or not isinstance(latent.get("samples"), np.ndarray):
+        return (conditioning,)
+    samples = latent["samples"]
+    return (conditioning.with_modifier(f"reference:{fingerprint(samples.shape, samples.tobytes())}"),)

@@ -261,7 +261,35 @@ def _schedule(steps: int, sigma_max: float, sigma_min: float, rho: float = 7.0) 
     return np.append(values, 0.0).astype(np.float32)
 
 
-@TABLE.compute("BasicScheduler", "SDTurboScheduler", inline=True)
+_SAMPLER_NODES = (
+    "SamplerEulerAncestral",
+    "SamplerEulerAncestralCFGPP",
+    "SamplerEulerCFGpp",
+    "SamplerDPMPP_2M_SDE",
+    "SamplerDPMPP_2S_Ancestral",
+    "SamplerDPMPP_3M_SDE",
+    "SamplerDPMPP_SDE",
+    "SamplerER_SDE",
+    "SamplerLMS",
+    "SamplerDPMAdaptative",
+    "SamplerLCMUpscale",
+)
+
+
+@TABLE.node(*_SAMPLER_NODES)
+async def configured_sampler(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    settings = ",".join(f"{key}={inputs[key]!r}" for key in sorted(inputs))
+    return NodeResult((SimSampler(f"{ctx.class_type}({settings})"),))
+
+
+@TABLE.compute(
+    "BasicScheduler",
+    "SDTurboScheduler",
+    "AlignYourStepsScheduler",
+    "GITSScheduler",
+    "OptimalStepsScheduler",
+    inline=True,
+)
 def basic_scheduler(inputs: dict[str, Any]) -> tuple[Any, ...]:
     steps, denoise = get_int(inputs, "steps", 20), get_float(inputs, "denoise", 1.0)
     if denoise <= 0:
@@ -269,7 +297,15 @@ def basic_scheduler(inputs: dict[str, Any]) -> tuple[Any, ...]:
     return (_schedule(steps, SIGMA_MAX * denoise, SIGMA_MIN),)
 
 
-@TABLE.compute("KarrasScheduler", "ExponentialScheduler", "PolyexponentialScheduler", inline=True)
+@TABLE.compute(
+    "KarrasScheduler",
+    "ExponentialScheduler",
+    "PolyexponentialScheduler",
+    "LaplaceScheduler",
+    "VPScheduler",
+    "LTXVScheduler",
+    inline=True,
+)
 def sigma_range_scheduler(inputs: dict[str, Any]) -> tuple[Any, ...]:
     steps = get_int(inputs, "steps", 20)
     high, low = get_float(inputs, "sigma_max", SIGMA_MAX), get_float(inputs, "sigma_min", SIGMA_MIN)
@@ -288,6 +324,27 @@ def split_sigmas_denoise(inputs: dict[str, Any]) -> tuple[Any, ...]:
     steps = max(len(sigmas) - 1, 0)
     step = round(steps * get_float(inputs, "denoise", 1.0))
     return (sigmas[: steps - step + 1].copy(), sigmas[steps - step :].copy())
+
+
+@TABLE.compute("FlipSigmas", inline=True)
+def flip_sigmas(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    sigmas = _sigmas(inputs)[::-1].copy()
+    if len(sigmas) and sigmas[0] == 0:
+        sigmas[0] = 0.0001
+    return (sigmas,)
+
+
+@TABLE.compute("ExtendIntermediateSigmas", inline=True)
+def extend_intermediate_sigmas(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    sigmas, steps = _sigmas(inputs), get_int(inputs, "steps", 2)
+    start, end = get_float(inputs, "start_at_sigma", -1.0), get_float(inputs, "end_at_sigma", 12.0)
+    out: list[float] = []
+    for high, low in zip(sigmas[:-1].tolist(), sigmas[1:].tolist(), strict=True):
+        out.append(high)
+        if (start < 0 or high <= start) and high >= end:
+            out.extend(high + (low - high) * k / (steps + 1) for k in range(1, steps + 1))
+    out.extend(sigmas[-1:].tolist())
+    return (np.asarray(out, dtype=np.float32),)
 
 
 @TABLE.compute("SetFirstSigma", inline=True)
