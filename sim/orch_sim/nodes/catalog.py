@@ -47,7 +47,7 @@ def get_executor(class_type: str) -> Executor | None:
 
 
 def model_free_classes() -> frozenset[str]:
-    """Classes whose executors really compute (images, masks, files, text), as opposed to model stand-ins."""
+    """Classes whose executors really compute (images, masks, latents, files, text), not model stand-ins."""
     return _REAL
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "decode",
     "decode_video",
     "encode",
+    "ensure_fits",
     "generate",
     "generate_video",
     "noise_like",
@@ -125,8 +126,7 @@ def decode_video(samples: Array, temporal: int, spatial: int) -> Array:
     frames between latent frames blended linearly."""
     batch, _, frames, height, width = samples.shape
     total = (frames - 1) * temporal + 1
-    if batch * total * height * width * spatial * spatial * 3 * 4 > MAX_DECODED_BYTES:
-        raise MemoryError(f"Allocation on device: decoding {total} frames of {width * spatial}x{height * spatial}")
+    ensure_fits(batch * total, width * spatial, height * spatial)
     keys = np.stack([decode(samples[:, :, t], spatial) for t in range(frames)], axis=1)
     out = np.empty((batch, total, *keys.shape[2:]), dtype=np.float32)
     for index in range(total):
@@ -143,9 +143,16 @@ def noise_like(seed: int, shape: tuple[int, ...]) -> Array:
     return rng_for("noise", seed).standard_normal(shape, dtype=np.float32)
 
 
+def ensure_fits(frames: int, width: int, height: int) -> None:
+    """Fail like a GPU out of memory before making more than `MAX_DECODED_BYTES` of float32 RGB frames."""
+    if frames * width * height * 3 * 4 > MAX_DECODED_BYTES:
+        raise MemoryError(f"Allocation on device: {frames} frames of {width}x{height} would not fit")
+
+
 def decode(samples: Array, scale: int = SCALE) -> Array:
     """Latent [B, C, h, w] → IMAGE [B, h·scale, w·scale, 3]."""
     height, width = samples.shape[-2], samples.shape[-1]
+    ensure_fits(samples.shape[0], width * scale, height * scale)
     planes = np.ascontiguousarray(samples[:, :LATENT_CHANNELS].transpose(0, 2, 3, 1))
     if planes.shape[-1] < LATENT_CHANNELS:
         missing = np.zeros((*planes.shape[:3], LATENT_CHANNELS - planes.shape[-1]), np.float32)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from .context import NodeContext, NodeResult
 from .latent import CLEAN_KEY, START_FRAME_KEY, VIDEO_SCALE_KEY, empty_video_latent, make_latent
-from .picture import decode, decode_video, encode, generate, generate_video, noise_like
+from .picture import decode, decode_video, encode, ensure_fits, generate, generate_video, noise_like
 from .registry import NodeTable
 from .resample import resize
 from .values import (
@@ -391,6 +391,7 @@ async def image_upscale_with_model(ctx: NodeContext, inputs: dict[str, Any]) -> 
         ctx.check_interrupted()
         await ctx.sleep(ctx.state.step_seconds)
     width, height = image.shape[2] * model.scale, image.shape[1] * model.scale
+    ensure_fits(image.shape[0], width, height)
     result = await asyncio.to_thread(resize, image, width, height, "bicubic")
     return NodeResult((np.clip(result, 0.0, 1.0),))
 
