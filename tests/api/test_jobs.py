@@ -124,7 +124,7 @@ async def test_jobs_are_read_from_the_scheduler(api: ApiServer, scheduler: FakeS
     assert one.status_code == 200 and one.json()["state"] == "running" and one.json()["backend"] == "gpu-a"
     assert missing.status_code == 404
     assert listed.json()["total"] == 1 and listed.json()["jobs"][0]["id"] == "j1"
-    assert events.json()["events"][0]["type"] == "job.submitted"
+    assert events.json()[0]["type"] == "job.submitted"
     assert ("jobs.list", {"state": "running", "limit": 5, "offset": 0, "run_id": None}) in scheduler.requests
 
 

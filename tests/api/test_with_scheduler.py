@@ -82,7 +82,7 @@ async def test_a_submitted_job_is_read_back_from_the_scheduler(
         assert job["id"] == job_id and job["state"] in ("queued", "scheduled", "running")
         listed = await http.get("/api/jobs")
         assert job_id in [j["id"] for j in listed.json()["jobs"]]
-        events = (await http.get(f"/api/jobs/{job_id}/events")).json()["events"]
+        events = (await http.get(f"/api/jobs/{job_id}/events")).json()
         assert events and "submitted" in json.dumps(events[0])
         assert (await http.get("/api/jobs/does-not-exist")).status_code == 404
         cancel = await http.post(f"/api/jobs/{job_id}/cancel")

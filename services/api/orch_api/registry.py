@@ -39,6 +39,10 @@ class BackendRecord(BaseModel):
     """True when the agent's registration is in the KV bucket right now."""
 
 
+_STATUS_OF_HEARTBEAT = {"ready": "online", "starting": "offline", "unreachable": "offline", "draining": "disabled"}
+"""The agent's heartbeat status in the terms of `BackendView.status`."""
+
+
 def parse_registration(key: str, raw: bytes) -> BackendRecord | None:
     """Read one KV registration value; None (and a log line) when it is not a JSON object."""
     try:
@@ -55,7 +59,8 @@ def parse_registration(key: str, raw: bytes) -> BackendRecord | None:
     classes = caps.get("node_classes") or data.get("node_classes") or []
     backend_id = data.get("backend_id") or data.get("id") or key
     url = data.get("comfy_url") or data.get("url")
-    status = str(data.get("status") or ("disabled" if data.get("disabled") else "online"))
+    raw_status = str(data.get("status") or ("disabled" if data.get("disabled") else "online"))
+    status = _STATUS_OF_HEARTBEAT.get(raw_status, raw_status)
     return BackendRecord(
         id=str(backend_id),
         comfy_url=str(url) if url else None,

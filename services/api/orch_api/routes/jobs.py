@@ -111,13 +111,17 @@ async def get_job(job_id: str, ctx: ApiContext = Depends(get_ctx)) -> JobView:
     return await fetch_job(ctx, job_id)
 
 
-@router.get("/{job_id}/events", summary="The job's full event history")
-async def job_events(job_id: str, ctx: ApiContext = Depends(get_ctx)) -> dict[str, Any]:
+@router.get("/{job_id}/events", summary="The job's full event history, oldest first")
+async def job_events(job_id: str, ctx: ApiContext = Depends(get_ctx)) -> list[Any]:
+    try:
+        subjects.check_token(job_id)
+    except ValueError:
+        raise NotFound(f"no job {job_id!r}") from None
     result = await ctx.bus.rpc(RpcVerb.JOBS_EVENTS, {"job_id": job_id})
     if result is None:
         raise NotFound(f"no job {job_id!r}")
     events = result.get("events", []) if isinstance(result, dict) else result
-    return {"job_id": job_id, "events": events}
+    return list(events)
 
 
 @router.post("/{job_id}/cancel", status_code=202, summary="Ask for a job to be cancelled")
