@@ -147,3 +147,12 @@ async def test_cancel_publishes_the_request_and_refuses_finished_jobs(
     await sub.unsubscribe()
     stored = await js.stream_info(subjects.EVENTS_STREAM, subjects_filter=_all_of("done1"))
     assert not stored.state.subjects
+
+
+async def test_bad_query_parameters_get_the_stable_error_shape(api: ApiServer) -> None:
+    async with api.client() as http:
+        response = await http.get("/api/jobs", params={"state": "sleeping"})
+        wrong_method = await http.delete("/api/jobs")
+    assert response.status_code == 422
+    assert response.json()["detail"]["code"] == "invalid_request" and "state" in response.json()["detail"]["message"]
+    assert wrong_method.status_code == 405 and wrong_method.json()["detail"]["code"] == "method_not_allowed"

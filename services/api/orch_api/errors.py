@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
     "ApiError",
@@ -104,6 +106,24 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
 
 
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    parts = [f"`{'.'.join(str(p) for p in e.get('loc', ())) or 'request'}`: {e.get('msg', 'invalid')}" for e in errors]
+    detail = {"code": "invalid_request", "message": "; ".join(parts[:20]) or "invalid request"}
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+    return JSONResponse(
+        {"detail": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every `ApiError` with its status and stable detail."""
+    """Answer every `ApiError`, request validation error and HTTP error with a stable `{code, message}` detail."""
     app.add_exception_handler(ApiError, _handle)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
