@@ -245,7 +245,9 @@ def _build_class(name: str, raw: Any) -> ClassInfo:
     order: dict[str, Any] = raw_order if isinstance(raw_order, dict) else {}
     inputs: list[WidgetInput | LinkInput] = []
     for section, required in (("required", True), ("optional", False)):
-        entries = spec_input.get(section) or {}
+        entries = spec_input.get(section)
+        if entries is None:
+            continue
         if not isinstance(entries, dict):
             raise ObjectInfoError(f"{section} is not an object", f"{name}.input.{section}")
         for input_name in _ordered_names(entries, order.get(section)):

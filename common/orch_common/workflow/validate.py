@@ -98,11 +98,13 @@ def _valid_types(output_type: str, input_type: str) -> bool:
 
 def validate_api_prompt(api_prompt: ApiPrompt | Mapping[str, Any], index: ObjectInfoIndex) -> list[Problem]:
     """Every problem ComfyUI's validation would find that can be seen without running anything."""
+    problems: list[Problem] = []
+    if not isinstance(api_prompt, ApiPrompt) and isinstance(api_prompt, Mapping):
+        api_prompt, problems = _without_malformed_links(api_prompt)
     try:
         prompt = api_prompt if isinstance(api_prompt, ApiPrompt) else parse_api(api_prompt)
     except WorkflowParseError as exc:
-        return [Problem(ProblemKind.INVALID_PROMPT, str(exc))]
-    problems: list[Problem] = []
+        return [*problems, Problem(ProblemKind.INVALID_PROMPT, str(exc))]
     has_output = False
     for node_id, node in prompt.items():
         info = index.get_class(node.class_type)
@@ -133,6 +135,25 @@ def validate_api_prompt(api_prompt: ApiPrompt | Mapping[str, Any], index: Object
     if prompt and not has_output:
         problems.append(Problem(ProblemKind.NO_OUTPUTS, "the prompt has no output node"))
     return problems
+
+
+def _without_malformed_links(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """Lists that are not ``[node_id, slot]`` become BAD_LINK problems (as ComfyUI reports them)."""
+    problems: list[Problem] = []
+    cleaned: dict[str, Any] = {}
+    for node_id, node in raw.items():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        if not isinstance(inputs, dict):
+            cleaned[node_id] = node
+            continue
+        kept = {}
+        for name, value in inputs.items():
+            if isinstance(value, list) and not is_link(value):
+                problems.append(Problem(ProblemKind.BAD_LINK, f"malformed link {value!r}"[:200], str(node_id), name))
+            else:
+                kept[name] = value
+        cleaned[node_id] = {**node, "inputs": kept}
+    return cleaned, problems
 
 
 def _check_link(
