@@ -8,23 +8,14 @@ import httpx
 import pytest
 
 from tests.helpers.sim import SimProcess, start_sim
-from tests.sim.wsutil import Listener, http, recorded
-
-
-def request_of(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = recorded(name)["request"]["json"]
-    return dict(body)
-
-
-async def set_faults(sim: SimProcess, **faults: Any) -> httpx.Response:
-    return await http(sim.url, "POST", "/sim/faults", json=faults)
+from tests.sim.wsutil import Listener, executing, http, recorded, recorded_request, set_faults, submit
 
 
 async def test_fail_at_node_turns_that_node_into_an_execution_error(sim: SimProcess) -> None:
-    assert (await set_faults(sim, fail_at_node="ImageInvert")).status_code == 200
-    body = request_of("prompt_json_response_basic.json")
+    await set_faults(sim.url, fail_at_node="ImageInvert")
+    body = recorded_request("prompt_json_response_basic.json")
     async with Listener(sim.ws_url, body["client_id"]) as ws:
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
+        prompt_id = await submit(sim.url, body)
         await ws.wait_done(prompt_id)
     error = next(m for m in ws.messages if m.get("type") == "execution_error")["data"]
     assert (error["node_id"], error["node_type"], error["exception_type"]) == ("3", "ImageInvert", "RuntimeError")
@@ -37,23 +28,23 @@ async def test_fail_at_node_turns_that_node_into_an_execution_error(sim: SimProc
 
 
 async def test_a_hung_node_keeps_the_socket_open_until_the_fault_is_cleared(sim: SimProcess) -> None:
-    await set_faults(sim, hang_at_node="2")
-    body = request_of("prompt_json_response_basic.json")
+    await set_faults(sim.url, hang_at_node="2")
+    body = recorded_request("prompt_json_response_basic.json")
     async with Listener(sim.ws_url, body["client_id"]) as ws:
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
-        await ws.wait_for(lambda m: m.get("type") == "executing" and m["data"].get("node") == "2")
+        prompt_id = await submit(sim.url, body)
+        await ws.wait_for(executing("2"))
         state = (await http(sim.url, "GET", "/sim/state")).json()
         assert (state["running_prompt_id"], state["executing_node"]) == (prompt_id, "2")
         with pytest.raises(TimeoutError):
-            await ws.wait_for(lambda m: m.get("type") == "executing" and m["data"].get("node") == "3", timeout=0.5)
+            await ws.wait_for(executing("3"), timeout=0.5)
         assert not ws.closed
-        await set_faults(sim, hang_at_node=None)
+        await set_faults(sim.url, hang_at_node=None)
         await ws.wait_done(prompt_id)
     assert any(m.get("type") == "execution_success" for m in ws.messages)
 
 
 async def test_slow_object_info_delays_only_object_info(sim: SimProcess) -> None:
-    await set_faults(sim, slow_object_info=3)
+    await set_faults(sim.url, slow_object_info=3)
     async with httpx.AsyncClient(base_url=sim.url) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.get("/object_info", timeout=0.3)
@@ -69,23 +60,23 @@ async def test_bad_fault_settings_are_refused_with_the_reason(sim: SimProcess, f
 
 
 async def test_sim_restart_wipes_queue_history_cache_and_sockets_but_keeps_files(sim: SimProcess) -> None:
-    body = request_of("prompt_json_response_basic.json")
+    body = recorded_request("prompt_json_response_basic.json")
     async with Listener(sim.ws_url, body["client_id"]) as ws:
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
+        prompt_id = await submit(sim.url, body)
         await ws.wait_done(prompt_id)
         history = (await http(sim.url, "GET", f"/history/{prompt_id}")).json()[prompt_id]
-        await set_faults(sim, hang_at_node="4")
+        await set_faults(sim.url, hang_at_node="4")
         await http(sim.url, "POST", "/prompt", json={**body, "prompt": {
             **body["prompt"], "1": {**body["prompt"]["1"], "inputs": {**body["prompt"]["1"]["inputs"], "width": 8}}}})
         await http(sim.url, "POST", "/prompt", json=body)
-        await ws.wait_for(lambda m: m.get("type") == "executing" and m["data"].get("node") == "4")
+        await ws.wait_for(executing("4"))
         assert (await http(sim.url, "POST", "/sim/restart")).status_code == 200
         await ws.wait_closed(10)
     assert (await http(sim.url, "GET", "/queue")).json() == recorded("queue_empty.json")
     assert (await http(sim.url, "GET", "/history")).json() == {}
     image = history["outputs"]["4"]["images"][0]
     assert (await http(sim.url, "GET", "/view", params=image)).status_code == 200
-    await set_faults(sim, hang_at_node=None)
+    await set_faults(sim.url, hang_at_node=None)
     async with Listener(sim.ws_url, body["client_id"]) as ws:
         again = (await http(sim.url, "POST", "/prompt", json=body)).json()
         assert again["number"] == 0
@@ -97,7 +88,7 @@ async def test_sim_restart_wipes_queue_history_cache_and_sockets_but_keeps_files
 async def test_crash_after_steps_kills_the_process_mid_job(tmp_path: Any) -> None:
     sim = start_sim(tmp_path, crash_after_steps=2)
     try:
-        body = request_of("prompt_json_response_progress_ws_images.json")
+        body = recorded_request("prompt_json_response_progress_ws_images.json")
         async with Listener(sim.ws_url, body["client_id"]) as ws:
             await http(sim.url, "POST", "/prompt", json=body)
             await ws.wait_closed(20)
@@ -110,9 +101,9 @@ async def test_crash_after_steps_kills_the_process_mid_job(tmp_path: Any) -> Non
 async def test_a_killed_sim_comes_back_on_the_same_port_with_an_empty_queue_and_its_files(tmp_path: Any) -> None:
     sim = start_sim(tmp_path, hang_at_node="NoSuchClass")
     try:
-        body = request_of("prompt_json_response_basic.json")
+        body = recorded_request("prompt_json_response_basic.json")
         async with Listener(sim.ws_url, body["client_id"]) as ws:
-            prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
+            prompt_id = await submit(sim.url, body)
             await ws.wait_done(prompt_id)
         image = (await http(sim.url, "GET", f"/history/{prompt_id}")).json()[prompt_id]["outputs"]["4"]["images"][0]
         await http(sim.url, "POST", "/sim/faults", json={"hang_at_node": "4"})

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers.sim import SimProcess
-from tests.sim.wsutil import Listener, fixture_path, http, recorded
+from tests.sim.wsutil import Listener, fixture_path, http, recorded, submit
 
 SOURCE = fixture_path("upload_source.png").read_bytes()
 
@@ -30,7 +30,7 @@ def png(color: tuple[int, int, int, int], size: tuple[int, int] = (64, 48)) -> b
 async def run_basic(sim: SimProcess) -> str:
     body = recorded("prompt_json_response_basic.json")["request"]["json"]
     async with Listener(sim.ws_url, body["client_id"]) as ws:
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
+        prompt_id = await submit(sim.url, body)
         await ws.wait_done(prompt_id)
     history = (await http(sim.url, "GET", f"/history/{prompt_id}")).json()[prompt_id]
     filename: str = history["outputs"]["4"]["images"][0]["filename"]

@@ -8,17 +8,17 @@ import uuid
 from typing import Any
 
 from tests.helpers.sim import SimProcess
-from tests.sim.wsutil import Listener, http, recorded, recorded_trace, signatures
-
-
-def request_of(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = recorded(name)["request"]["json"]
-    return dict(body)
-
-
-async def set_faults(sim: SimProcess, **faults: Any) -> None:
-    response = await http(sim.url, "POST", "/sim/faults", json=faults)
-    assert response.status_code == 200, response.text
+from tests.sim.wsutil import (
+    Listener,
+    executing,
+    http,
+    recorded,
+    recorded_request,
+    recorded_trace,
+    set_faults,
+    signatures,
+    submit,
+)
 
 
 def shape(item: list[Any]) -> tuple[Any, ...]:
@@ -27,11 +27,11 @@ def shape(item: list[Any]) -> tuple[Any, ...]:
 
 
 async def test_an_interrupted_run_replays_like_the_recording_with_queue_changes_meanwhile(sim: SimProcess) -> None:
-    await set_faults(sim, hang_at_node="4")
-    body = request_of("prompt_json_response_interrupted.json")
+    await set_faults(sim.url, hang_at_node="4")
+    body = recorded_request("prompt_json_response_interrupted.json")
     async with Listener(sim.ws_url, body["client_id"]) as ws:
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
-        await ws.wait_for(lambda m: m.get("type") == "executing" and m["data"].get("node") == "4")
+        prompt_id = await submit(sim.url, body)
+        await ws.wait_for(executing("4"))
 
         running = (await http(sim.url, "GET", "/queue")).json()
         want = recorded("queue_running.json")
@@ -39,9 +39,9 @@ async def test_an_interrupted_run_replays_like_the_recording_with_queue_changes_
         assert running["queue_running"][0][1] == prompt_id
         assert running["queue_running"][0][2] == body["prompt"]
 
-        pending = {**request_of("prompt_json_response_client_prompt_id.json"), "prompt_id": str(uuid.uuid4())}
+        pending = {**recorded_request("prompt_json_response_client_prompt_id.json"), "prompt_id": str(uuid.uuid4())}
         assert (await http(sim.url, "POST", "/prompt", json=pending)).status_code == 200
-        front = request_of("prompt_json_response_front.json")
+        front = recorded_request("prompt_json_response_front.json")
         front_id = (await http(sim.url, "POST", "/prompt", json=front)).json()["prompt_id"]
         queue = (await http(sim.url, "GET", "/queue")).json()
         want = recorded("queue_running_and_pending.json")
@@ -82,11 +82,11 @@ async def test_an_interrupted_run_replays_like_the_recording_with_queue_changes_
 
 
 async def test_a_targeted_interrupt_stops_only_the_running_prompt(sim: SimProcess) -> None:
-    await set_faults(sim, hang_at_node="2")
-    body = request_of("prompt_json_response_front.json")
+    await set_faults(sim.url, hang_at_node="2")
+    body = recorded_request("prompt_json_response_front.json")
     async with Listener(sim.ws_url, body["client_id"]) as ws:
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
-        await ws.wait_for(lambda m: m.get("type") == "executing" and m["data"].get("node") == "2")
+        prompt_id = await submit(sim.url, body)
+        await ws.wait_for(executing("2"))
         assert (await http(sim.url, "POST", "/interrupt", json={"prompt_id": prompt_id})).status_code == 200
         stopped = await ws.wait_for(lambda m: m.get("type") == "execution_interrupted")
         assert stopped["data"]["node_id"] == "2"
@@ -98,19 +98,19 @@ async def test_an_interrupt_without_a_body_or_while_idle_is_a_harmless_200(sim: 
         kwargs = {"json": case["request"]["json"]} if "json" in case["request"] else {}
         response = await http(sim.url, "POST", "/interrupt", **kwargs)
         assert (response.status_code, response.text) == (case["status"], case["body"])
-    body = request_of("prompt_json_response_front.json")
+    body = recorded_request("prompt_json_response_front.json")
     async with Listener(sim.ws_url, body["client_id"]) as ws:
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
+        prompt_id = await submit(sim.url, body)
         await ws.wait_done(prompt_id)
         assert any(m.get("type") == "execution_success" for m in ws.messages)
 
 
 async def test_a_reconnecting_client_is_told_which_node_is_running(sim: SimProcess) -> None:
-    await set_faults(sim, hang_at_node="2")
-    body = request_of("prompt_json_response_front.json")
+    await set_faults(sim.url, hang_at_node="2")
+    body = recorded_request("prompt_json_response_front.json")
     async with Listener(sim.ws_url, body["client_id"]) as ws:
         await http(sim.url, "POST", "/prompt", json=body)
-        await ws.wait_for(lambda m: m.get("type") == "executing" and m["data"].get("node") == "2")
+        await ws.wait_for(executing("2"))
     async with Listener(sim.ws_url, body["client_id"]) as again:
         first_two = await again.wait_count(2)
         assert first_two[0]["data"]["sid"] == body["client_id"]
@@ -120,15 +120,15 @@ async def test_a_reconnecting_client_is_told_which_node_is_running(sim: SimProce
 
 
 async def test_queue_clear_and_history_paging(sim: SimProcess) -> None:
-    await set_faults(sim, hang_at_node="2")
-    body = request_of("prompt_json_response_front.json")
+    await set_faults(sim.url, hang_at_node="2")
+    body = recorded_request("prompt_json_response_front.json")
     del body["front"]
-    ids = [(await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"] for _ in range(3)]
+    ids = [await submit(sim.url, body) for _ in range(3)]
     assert (await http(sim.url, "POST", "/queue", json={"clear": True})).status_code == 200
     queue = (await http(sim.url, "GET", "/queue")).json()
     assert queue["queue_pending"] == [] and [item[1] for item in queue["queue_running"]] == ids[:1]
-    await set_faults(sim, hang_at_node=None)
-    more = [(await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"] for _ in range(2)]
+    await set_faults(sim.url, hang_at_node=None)
+    more = [await submit(sim.url, body) for _ in range(2)]
     for _ in range(200):
         if len((await http(sim.url, "GET", "/history")).json()) == 3:
             break
@@ -155,10 +155,10 @@ async def test_free_answers_an_empty_200_and_unloads_the_model(sim: SimProcess) 
 
 
 async def test_interrupting_a_prompt_without_client_tells_everyone(sim: SimProcess) -> None:
-    await set_faults(sim, hang_at_node="2")
-    body = request_of("prompt_json_response_without_client_id.json")
+    await set_faults(sim.url, hang_at_node="2")
+    body = recorded_request("prompt_json_response_without_client_id.json")
     async with Listener(sim.ws_url, "fx-bystander") as bystander:
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
+        prompt_id = await submit(sim.url, body)
         await bystander.wait_for(lambda m: m.get("type") == "progress_state" and "2" in m["data"]["nodes"])
         await http(sim.url, "POST", "/interrupt", json={"prompt_id": prompt_id})
         stopped = await bystander.wait_for(lambda m: m.get("type") == "execution_interrupted")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.sim import SimProcess, start_sim
-from tests.sim.wsutil import Listener, http
+from tests.sim.wsutil import Listener, http, submit
 
 STEPS = 3
 
@@ -72,7 +72,7 @@ async def run(sim: SimProcess, seed: int, preview_method: str | None, handshake:
             await ws.wait_for(lambda m: m.get("type") == "feature_flags")
         if with_client:
             body["client_id"] = "sampler-client"
-        prompt_id = (await http(sim.url, "POST", "/prompt", json=body)).json()["prompt_id"]
+        prompt_id = await submit(sim.url, body)
         if with_client:
             await ws.wait_done(prompt_id)
         else:

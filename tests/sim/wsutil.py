@@ -29,6 +29,30 @@ def recorded(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
+def recorded_request(name: str) -> dict[str, Any]:
+    """A copy of the JSON body a recorded POST sent (`prompt_json_response_*.json`)."""
+    body: dict[str, Any] = json.loads(json.dumps(recorded(name)["request"]["json"]))
+    return body
+
+
+async def set_faults(base_url: str, **faults: Any) -> None:
+    response = await http(base_url, "POST", "/sim/faults", json=faults)
+    assert response.status_code == 200, response.text
+
+
+async def submit(base_url: str, body: dict[str, Any]) -> str:
+    """POST /prompt expecting acceptance; the prompt id."""
+    response = await http(base_url, "POST", "/prompt", json=body)
+    assert response.status_code == 200, response.text
+    prompt_id: str = response.json()["prompt_id"]
+    return prompt_id
+
+
+def executing(node: str) -> Callable[[dict[str, Any]], bool]:
+    """Predicate: the `executing` message of `node`."""
+    return lambda m: m.get("type") == "executing" and m["data"].get("node") == node
+
+
 def recorded_trace(run: str) -> list[dict[str, Any]]:
     lines = (FIXTURES / f"ws_trace_{run}.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
