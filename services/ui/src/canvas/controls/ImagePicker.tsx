@@ -46,7 +46,15 @@ export function ImagePicker({ inputId, testId, value, choices, backend, onChange
           <input type="file" accept="image/*" hidden onChange={(e) => upload(e.target.files?.[0])} />
         </label>
       </div>
-      {backend && value ? <img className="thumb" alt={value} src={api.comfyViewUrl(backend, value)} /> : null}
+      {backend && value ? (
+        <img
+          className="thumb"
+          alt={value}
+          src={api.comfyViewUrl(backend, value)}
+          onError={(e) => (e.currentTarget.style.display = "none")}
+          onLoad={(e) => (e.currentTarget.style.display = "")}
+        />
+      ) : null}
       {error ? <div className="error small">{error}</div> : null}
     </div>
   );

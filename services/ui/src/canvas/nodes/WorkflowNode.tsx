@@ -55,6 +55,14 @@ export const WorkflowNode = memo(function WorkflowNode({ id, data, selected }: N
   const outputs = inspection?.ports.outputs ?? [];
   const capability = backend ? inspection?.capability?.[backend] : undefined;
   const setValue = (param: string, value: JsonValue) => ws.dispatch({ type: "setValue", id, param, value });
+  // Inputs an edge feeds are set at run time from the upstream output, so their control gives way to a note.
+  const fedBy = new Map<string, string>();
+  for (const e of ws.project.doc.edges) {
+    if (e.target !== id) continue;
+    const port = inputs.find((p) => p.id === e.target_port);
+    const upstream = ws.project.doc.nodes.find((n) => n.id === e.source);
+    if (port) fedBy.set(`${port.node_id}.${port.input}`, upstream?.title ?? e.source);
+  }
 
   return (
     <div
@@ -137,7 +145,13 @@ export const WorkflowNode = memo(function WorkflowNode({ id, data, selected }: N
       </div>
 
       <div className="params">
-        {node.exposed.map((p) => (
+        {node.exposed.map((p) =>
+          fedBy.has(`${p.node_id}.${p.input}`) ? (
+            <div key={p.id} className="param fed">
+              <label>{p.label}</label>
+              <span className="muted">← from {fedBy.get(`${p.node_id}.${p.input}`)}</span>
+            </div>
+          ) : (
           <ParameterControl
             key={p.id}
             param={p}
@@ -145,7 +159,8 @@ export const WorkflowNode = memo(function WorkflowNode({ id, data, selected }: N
             backend={backend}
             onChange={(v) => setValue(p.id, v)}
           />
-        ))}
+          ),
+        )}
         {node.exposed.length === 0 ? <p className="muted small">No parameters exposed.</p> : null}
       </div>
 

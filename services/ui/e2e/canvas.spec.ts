@@ -1,0 +1,120 @@
+/**
+ * Behaviours of the canvas against a real stack (`orch up`: nats, scheduler, api, three simulated servers with
+ * their agents), driven through Debian chromium. Set ORCH_E2E_URL to test a stack that is already running.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FIXTURES, launchBrowser, openPage, SCREENSHOTS, startStack, type Stack } from "./harness";
+
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+let errors: string[];
+
+const workflow = (name: string) => join(FIXTURES, "workflows", name);
+const nodeIds = async (p: Page) =>
+  (await p.locator('[data-testid^="workflow-node-"]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.testid!))).map(
+    (t) => t.replace("workflow-node-", ""),
+  );
+const shoot = async (p: Page, name: string) => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await p.screenshot({ path: join(SCREENSHOTS, name) });
+};
+
+beforeAll(async () => {
+  stack = await startStack();
+  browser = await launchBrowser();
+  ({ page, errors } = await openPage(browser, stack.url));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+describe("the canvas against a live fleet", () => {
+  it("shows a card per server with its status, queue and progress bar", async () => {
+    for (const id of ["sim-1", "sim-2", "sim-3"]) {
+      const card = page.getByTestId(`backend-card-${id}`);
+      await card.waitFor({ timeout: 30_000 });
+      await page.getByTestId(`backend-progress-${id}`).waitFor();
+      expect(await page.getByTestId(`backend-status-${id}`).textContent()).toMatch(/online|busy/);
+    }
+    await page.getByTestId("live-indicator").filter({ hasText: "live" }).waitFor();
+    await shoot(page, "fleet-panel.png");
+  });
+
+  it("adds two workflows from files and connects an IMAGE output to an IMAGE input, refusing a self-loop", async () => {
+    await page.getByTestId("add-file-input").setInputFiles([workflow("api_basic.json"), workflow("api_loadimage_scale.json")]);
+    await page.locator('[data-testid^="workflow-node-"]').nth(1).waitFor();
+    const [first, second] = await nodeIds(page);
+    await page.getByTestId(`port-${first}-out-4`).waitFor();
+    await page.getByTestId(`port-${second}-out-12`).dragTo(page.getByTestId(`port-${second}-in-10.image`));
+    expect(await page.locator(".react-flow__edge").count()).toBe(0);
+    await page.getByTestId(`port-${first}-out-4`).dragTo(page.getByTestId(`port-${second}-in-10.image`));
+    await page.locator(".react-flow__edge").first().waitFor({ state: "attached" });
+    expect(await page.locator(".react-flow__edge").count()).toBe(1);
+  });
+
+  it("runs the whole project in order and shows each node's output image as soon as it exists", async () => {
+    await page.locator(".react-flow__pane").click({ position: { x: 900, y: 600 } });
+    await page.getByTestId("run-button").click();
+    const [first, second] = await nodeIds(page);
+    for (const id of [first, second]) {
+      await page.getByTestId(`node-state-${id}`).filter({ hasText: "succeeded" }).waitFor({ timeout: 60_000 });
+      await page.getByTestId(`preview-image-${id}`).waitFor({ timeout: 30_000 });
+      expect(await page.getByTestId(`node-progress-${id}`).getAttribute("value")).toBe("1");
+    }
+    const natural = await page
+      .getByTestId(`preview-image-${second}`)
+      .evaluate((img) => (img as HTMLImageElement).naturalWidth);
+    expect(natural).toBe(128); // the scaled copy of the upstream image
+    await page.getByTestId(`workflow-node-${second}`).click({ position: { x: 40, y: 12 } });
+    await shoot(page, "canvas-two-connected-workflows.png");
+  });
+
+  it("renames with F2, duplicates with Ctrl+D and deletes with Delete", async () => {
+    const [first] = await nodeIds(page);
+    await page.getByTestId(`node-title-${first}`).click();
+    await page.keyboard.press("F2");
+    await page.getByTestId("rename-input").fill("Gradient");
+    await page.keyboard.press("Enter");
+    expect(await page.getByTestId(`node-title-${first}`).textContent()).toBe("Gradient");
+    await page.keyboard.press("Control+d");
+    await page.locator('[data-testid^="workflow-node-"]').nth(2).waitFor();
+    const ids = await nodeIds(page);
+    const copy = ids.find((id) => !ids.slice(0, 2).includes(id))!;
+    expect(await page.getByTestId(`node-title-${copy}`).textContent()).toBe("Gradient copy");
+    await page.keyboard.press("Delete");
+    await page.getByTestId(`workflow-node-${copy}`).waitFor({ state: "detached" });
+    expect(await nodeIds(page)).toHaveLength(2);
+  });
+
+  it("restores the project, its edge and the nodes' finished state after a reload", async () => {
+    await page.getByTestId("save-status").filter({ hasText: /^saved$/ }).waitFor({ timeout: 20_000 });
+    const before = await nodeIds(page);
+    await page.reload();
+    await page.locator('[data-testid^="workflow-node-"]').nth(1).waitFor({ timeout: 30_000 });
+    expect((await nodeIds(page)).sort()).toEqual([...before].sort());
+    await page.locator(".react-flow__edge").first().waitFor({ state: "attached" });
+    expect(await page.getByTestId(`node-title-${before[0]}`).textContent()).toBe("Gradient");
+    await page.getByTestId(`preview-image-${before[1]}`).waitFor({ timeout: 30_000 });
+  });
+
+  it("opens the real ComfyUI editor with the node's workflow and saves it back", async () => {
+    const [first] = await nodeIds(page);
+    await page.getByTestId(`edit-internals-${first}`).click();
+    await page.getByTestId("editor-status").filter({ hasText: "ready" }).waitFor({ timeout: 90_000 });
+    await page.waitForTimeout(1500);
+    await shoot(page, "edit-internals.png");
+    await page.getByTestId("save-back").click();
+    await page.getByTestId("edit-internals").waitFor({ state: "detached", timeout: 30_000 });
+    expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
+  });
+
+  it("raised no uncaught page errors", () => {
+    expect(errors).toEqual([]);
+  });
+});
