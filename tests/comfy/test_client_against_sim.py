@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from contextlib import aclosing
@@ -11,7 +12,7 @@ import pytest
 
 from orch_common.comfy.binary import PreviewImageWithMetadata
 from orch_common.comfy.client import ComfyClient
-from orch_common.comfy.errors import ComfyNotFound, ComfyValidationError
+from orch_common.comfy.errors import ComfyConnectionError, ComfyNotFound, ComfyValidationError
 from orch_common.comfy.reconcile import PromptState
 from orch_common.comfy.wire import (
     ExecutedMessage,
@@ -39,24 +40,51 @@ def sim(tmp_path_factory: pytest.TempPathFactory):
         yield process
 
 
+class Watcher:
+    """Everything one client's socket receives, collected in the background, with waiting on it."""
+
+    def __init__(self, comfy: ComfyClient) -> None:
+        self.comfy = comfy
+        self.received: list = []
+        self._changed = asyncio.Condition()
+        self.task: asyncio.Task[None] | None = None
+
+    async def _listen(self) -> None:
+        async with aclosing(self.comfy.messages()) as stream:
+            async for item in stream:
+                async with self._changed:
+                    self.received.append(item)
+                    self._changed.notify_all()
+
+    async def __aenter__(self) -> Watcher:
+        self.task = asyncio.create_task(self._listen())
+        await self.wait_for(lambda item: isinstance(item, StatusMessage))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ComfyConnectionError):
+            await self.task
+
+    async def wait_for(self, predicate) -> None:
+        async with asyncio.timeout(SAFETY), self._changed:
+            await self._changed.wait_for(lambda: any(predicate(item) for item in self.received))
+
+
+def executing(prompt_id: str, node: str | None):
+    def matches(item) -> bool:
+        return isinstance(item, ExecutingMessage) and item.data.prompt_id == prompt_id and item.data.node == node
+
+    return matches
+
+
 async def run_prompt(comfy: ComfyClient, prompt: dict, prompt_id: str):
     """Open the socket, submit once it is up, collect everything until ``executing{node: null}``."""
-    received: list = []
-    connected = asyncio.Event()
-
-    async def listen() -> None:
-        async with aclosing(comfy.messages()) as stream:
-            async for item in stream:
-                received.append(item)
-                connected.set()
-                if isinstance(item, ExecutingMessage) and item.data.node is None and item.data.prompt_id == prompt_id:
-                    return
-
-    listener = asyncio.create_task(listen())
-    await asyncio.wait_for(connected.wait(), SAFETY)
-    accepted = await comfy.submit_prompt(prompt, prompt_id=prompt_id)
-    await asyncio.wait_for(listener, SAFETY)
-    return accepted, received
+    async with Watcher(comfy) as watcher:
+        accepted = await comfy.submit_prompt(prompt, prompt_id=prompt_id)
+        await watcher.wait_for(executing(prompt_id, None))
+    return accepted, list(watcher.received)
 
 
 def message_types(received: list) -> list[str]:
@@ -138,3 +166,46 @@ async def test_an_uploaded_image_can_be_viewed_back(sim: SimProcess):
         assert view.content == png
         with pytest.raises(ComfyNotFound):
             await comfy.view("never-written.png")
+
+
+@pytest.fixture(scope="module")
+def hanging_sim(tmp_path_factory: pytest.TempPathFactory):
+    """A sim on which every prompt stops making progress at ImageInvert until interrupted."""
+    with start_sim(tmp_path_factory.mktemp("hanging-sim"), speed=20, hang_at_node="ImageInvert") as process:
+        yield process
+
+
+async def test_reconcile_follows_a_prompt_through_running_pending_deleted_and_interrupted(hanging_sim: SimProcess):
+    stuck, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+    async with ComfyClient(hanging_sim.url) as comfy, Watcher(comfy) as watcher:
+        await comfy.submit_prompt(BASIC, prompt_id=stuck)
+        await watcher.wait_for(executing(stuck, "3"))
+        assert (await comfy.reconcile(stuck)).state is PromptState.RUNNING
+        await comfy.submit_prompt(BASIC, prompt_id=waiting)
+        assert (await comfy.reconcile(waiting)).state is PromptState.PENDING
+
+        await comfy.delete_from_queue([waiting])
+        assert (await comfy.reconcile(waiting)).state is PromptState.LOST
+
+        await comfy.interrupt(stuck)
+        await watcher.wait_for(executing(stuck, None))
+        fate = await comfy.reconcile(stuck)
+        assert fate.state is PromptState.DONE
+        assert fate.history is not None and not fate.history.succeeded
+        assert [name for name, _ in fate.history.status.messages][-1] == "execution_interrupted"
+
+
+async def test_a_prompt_on_a_server_that_restarts_is_lost_and_the_socket_reports_the_break(hanging_sim: SimProcess):
+    prompt_id = str(uuid.uuid4())
+    async with ComfyClient(hanging_sim.url) as comfy:
+        watcher = Watcher(comfy)
+        async with watcher:
+            await comfy.submit_prompt(BASIC, prompt_id=prompt_id)
+            await watcher.wait_for(executing(prompt_id, "3"))
+            assert (await comfy.reconcile(prompt_id)).state is PromptState.RUNNING
+
+            await asyncio.to_thread(hanging_sim.restart, True)
+            assert watcher.task is not None
+            with pytest.raises(ComfyConnectionError):
+                await asyncio.wait_for(watcher.task, SAFETY)
+        assert (await comfy.reconcile(prompt_id)).state is PromptState.LOST
