@@ -59,5 +59,26 @@ async def test_inspect_accepts_a_ui_workflow(api: ApiServer, sim_backend: str) -
         response = await http.post("/api/workflows/inspect", json={"workflow": UI_DEFAULT, "backend": sim_backend})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["format"] == "ui" and body["capability"][sim_backend]["capable"] is True
+    assert body["format"] == "ui" and body["reference_backend"] == sim_backend
+    report = body["capability"][sim_backend]
+    assert report["missing_classes"] == []
+    assert report["capable"] is False, "the sim has no checkpoint files, so the model value is missing"
+    assert any(v["input"] == "ckpt_name" for v in report["missing_values"])
     assert "KSampler" in body["required_classes"]
+    params = {p["id"]: p for p in body["parameters"]}
+    seed = next(p for p in params.values() if p["class_type"] == "KSampler" and p["input"] == "seed")
+    assert seed["type"] == "INT" and seed["suggested"] is True
+    assert {p["kind"] for p in body["ports"]["outputs"]} == {"IMAGE"}
+
+
+async def test_inspect_lists_parameters_and_ports_of_an_api_workflow(api: ApiServer, sim_backend: str) -> None:
+    workflow = json.loads((FIXTURES / "workflows" / "api_loadimage_scale.json").read_text())
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+        response = await http.post("/api/workflows/inspect", json={"workflow": workflow})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["format"] == "api" and body["reference_backend"] == sim_backend
+    assert all(p["id"] == f"{p['node_id']}.{p['input']}" for p in body["parameters"])
+    assert [p["kind"] for p in body["ports"]["inputs"]] == ["IMAGE"]
+    assert body["ports"]["inputs"][0]["input"] == "image"
+    assert [p["kind"] for p in body["ports"]["outputs"]] == ["IMAGE"]

@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 _SOURCES = {
     "convert_ui_to_api": ("orch_common.workflow", "orch_common.workflow.convert"),
     "ObjectInfoIndex": ("orch_common.workflow", "orch_common.workflow.object_info"),
-    "inspect_parameters": ("orch_common.workflow", "orch_common.workflow.inspect", "orch_common.workflow.parameters"),
-    "find_ports": ("orch_common.workflow", "orch_common.workflow.ports", "orch_common.workflow.inspect"),
+    "inspect_parameters": ("orch_common.workflow", "orch_common.workflow.params"),
+    "find_ports": ("orch_common.workflow", "orch_common.workflow.ports"),
     "check_capability": ("orch_common.workflow", "orch_common.workflow.capability"),
+    "suggest_exposed": ("orch_common.workflow", "orch_common.workflow.params"),
 }
 _REQUIRED = ("convert_ui_to_api", "ObjectInfoIndex")
 

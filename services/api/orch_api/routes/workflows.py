@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -9,22 +11,51 @@ from fastapi import APIRouter, Depends, Request
 from orch_api.context import ApiContext, get_ctx, read_json
 from orch_api.conversion import pick_backend_for_ui, workflow_tools
 from orch_api.errors import ApiError, BadRequest, Unprocessable
+from orch_api.inspection import capability_json, parameters_json, ports_json
 from orch_api.prompts import check_api_prompt, looks_like_ui_workflow
-from orch_api.registry import read_backends
+from orch_api.registry import BackendRecord, read_backends
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
+def _reference(backends: Mapping[str, BackendRecord], pinned: str | None, classes: list[str]) -> BackendRecord | None:
+    """The backend whose object_info describes the parameters: the pinned one, else the best-equipped reachable one."""
+    if pinned is not None:
+        if pinned not in backends:
+            raise Unprocessable(f"unknown backend {pinned!r}", code="unknown_backend")
+        return backends[pinned]
+    candidates = [b for b in backends.values() if b.comfy_url]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda b: (len(set(classes) & b.node_classes), b.status != "offline", b.id))
+
+
+async def _indexes(ctx: ApiContext, backends: Mapping[str, BackendRecord]) -> dict[str, Any]:
+    """The object_info index of every backend that can be asked (cached by content hash)."""
+    reachable = [b for b in backends.values() if b.comfy_url and b.status != "offline"]
+
+    async def one(backend: BackendRecord) -> Any:
+        try:
+            return await ctx.object_infos.index(backend)
+        except ApiError:
+            return None
+
+    found = await asyncio.gather(*(one(b) for b in reachable))
+    return {b.id: index for b, index in zip(reachable, found, strict=True) if index is not None}
+
+
+def _class_capability(classes: list[str], backend: BackendRecord) -> dict[str, Any]:
+    missing = sorted(set(classes) - backend.node_classes)
+    return {
+        "ok": not missing,
+        "capable": not missing,
+        "missing_classes": missing,
+        "missing_values": [],
+        "required_models": [],
+        "status": backend.status,
+    }
 
 
 @router.post("/inspect", summary="Parameters, ports and per-server capability of a workflow")
@@ -38,38 +69,43 @@ async def inspect_workflow(request: Request, ctx: ApiContext = Depends(get_ctx))
     if pinned is not None and not isinstance(pinned, str):
         raise BadRequest("`backend` must be a backend id (a string)")
     backends = await read_backends(ctx.bus)
-    fmt = "ui" if looks_like_ui_workflow(workflow) else "api"
-    api_prompt = workflow
-    if fmt == "ui":
-        api_prompt = await ctx.object_infos.convert(workflow, pick_backend_for_ui(workflow, backends, pinned))
-    classes = check_api_prompt(api_prompt)
-    capability = {
-        b.id: {
-            "capable": set(classes) <= b.node_classes,
-            "missing_classes": sorted(set(classes) - b.node_classes),
-            "status": b.status,
-        }
-        for b in backends.values()
-    }
+    ui = workflow if looks_like_ui_workflow(workflow) else None
+    if ui is not None:
+        reference: BackendRecord | None = pick_backend_for_ui(ui, backends, pinned)
+        assert reference is not None
+        api_prompt = await ctx.object_infos.convert(ui, reference)
+        classes = check_api_prompt(api_prompt)
+    else:
+        api_prompt = workflow
+        classes = check_api_prompt(api_prompt)
+        reference = _reference(backends, pinned, classes)
+    tools = workflow_tools()
+    indexes = await _indexes(ctx, backends) if tools is not None else {}
+    capability: dict[str, Any] = {}
+    for backend in backends.values():
+        index = indexes.get(backend.id)
+        if tools is not None and tools.check_capability is not None and index is not None:
+            capability[backend.id] = capability_json(tools.check_capability(api_prompt, index), backend.status)
+        else:
+            capability[backend.id] = _class_capability(classes, backend)
     result: dict[str, Any] = {
-        "format": fmt,
+        "format": "ui" if ui is not None else "api",
         "required_classes": classes,
         "capability": capability,
         "workflow_api": api_prompt,
+        "reference_backend": reference.id if reference else None,
+        "parameters": None,
+        "ports": None,
     }
-    tools = workflow_tools()
-    if tools is None:
-        result["parameters"] = None
-        result["ports"] = None
-        result["note"] = "parameter and port inspection arrive with orch_common.workflow"
+    index = indexes.get(reference.id) if reference is not None else None
+    if tools is None or index is None or tools.inspect_parameters is None or tools.find_ports is None:
+        result["note"] = "parameters and ports need orch_common.workflow and a reachable backend's object_info"
         return result
-    for name, attr in (("parameters", "inspect_parameters"), ("ports", "find_ports")):
-        fn = getattr(tools, attr, None)
-        try:
-            result[name] = _jsonable(fn(api_prompt)) if fn is not None else None
-        except ApiError:
-            raise
-        except Exception as exc:  # reported, not fatal
-            result[name] = None
-            result[f"{name}_error"] = str(exc)
+    try:
+        parameters = tools.inspect_parameters(api_prompt, index, ui)
+        suggestions = tools.suggest_exposed(parameters) if tools.suggest_exposed is not None else []
+        result["parameters"] = parameters_json(parameters, suggestions)
+        result["ports"] = ports_json(tools.find_ports(api_prompt, index))
+    except ValueError as exc:  # the library's WorkflowError is a ValueError naming the bad element
+        raise Unprocessable(f"cannot inspect the workflow: {exc}", code="invalid_workflow") from None
     return result
