@@ -303,8 +303,12 @@ class _PromptRun:
         self._finish_progress(node_id)
 
     def _resolve_inputs(self, node_id: str) -> dict[str, Any]:
+        """Declared inputs only (like ComfyUI's get_input_data): links replaced by upstream outputs."""
+        declared = self.server.catalog.inputs(self.prompt[node_id]["class_type"])
         resolved: dict[str, Any] = {}
         for name, value in self.prompt[node_id].get("inputs", {}).items():
+            if name not in declared:
+                continue
             if is_link(value):
                 entry = self.runner.cache[self.keys[value[0]]]
                 resolved[name] = entry.outputs[value[1]]
