@@ -147,6 +147,13 @@ async def test_a_prompt_the_server_never_saw_is_lost(sim: SimProcess):
         assert await comfy.prompt_status() == 0
 
 
+async def test_a_server_of_the_recorded_version_has_no_jobs_api(sim: SimProcess):
+    async with ComfyClient(sim.url) as comfy:
+        assert await comfy.jobs() is None
+        assert (await comfy.system_stats()).devices
+        assert (await comfy.features())["supports_preview_metadata"] is True
+
+
 async def test_object_info_is_served_from_cache_while_unchanged(sim: SimProcess):
     async with ComfyClient(sim.url) as comfy:
         first = await comfy.object_info()

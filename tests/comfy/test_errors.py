@@ -80,6 +80,7 @@ def ws_status(status: int) -> InvalidStatus:
         (ws_status(403), ComfyOriginRejected),
         (ws_status(404), ComfyNotFound),
         (ws_status(500), ComfyServerError),
+        (httpx.DecodingError("bad gzip"), ComfyProtocolError),
         (ValueError("not json"), ComfyProtocolError),
         (RuntimeError("odd"), ComfyError),
     ],

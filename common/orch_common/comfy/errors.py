@@ -221,6 +221,8 @@ def error_for_exception(exc: BaseException, what: str) -> ComfyError:
         return ComfyProtocolError(f"{what}: websocket handshake failed: {exc}")
     if isinstance(exc, ConnectionClosed):
         return ComfyConnectionError(f"{what}: the websocket closed: {exc}")
+    if isinstance(exc, httpx.DecodingError):
+        return ComfyProtocolError(f"{what}: the reply body cannot be decoded: {exc}")
     if isinstance(exc, httpx.TransportError | OSError):
         return ComfyConnectionError(f"{what}: cannot reach the server: {exc or type(exc).__name__}")
     if isinstance(exc, ValueError):
