@@ -94,8 +94,10 @@ class SimProcess:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"orch sim exited with {self.process.returncode}: {self.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/sim/state", timeout=1.0).status_code == 200:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                state = httpx.get(f"{self.url}/sim/state", timeout=1.0)
+                # The pid check keeps a sim that lost the port race from mistaking another sim for itself.
+                if state.status_code == 200 and state.json().get("pid") == self.process.pid:
                     return
             time.sleep(0.1)
         self.kill()
