@@ -94,8 +94,7 @@ def _file_ref(ref: OutputFile | UploadedFile | Mapping[str, Any]) -> dict[str, A
         ref = ref.as_ref()
     if isinstance(ref, OutputFile):
         return {"filename": ref.filename, "subfolder": ref.subfolder, "type": str(ref.type)}
-    missing = {"filename"} - set(ref)
-    if missing:
+    if "filename" not in ref:
         raise ValueError(f"original_ref needs a filename (and subfolder, type), got {dict(ref)!r}")
     return {"filename": ref["filename"], "subfolder": ref.get("subfolder", ""), "type": ref.get("type", "input")}
 
