@@ -81,3 +81,8 @@ class Graph:
 @pytest.fixture
 def graph() -> Graph:
     return Graph()
+
+
+@pytest.fixture(scope="session")
+def index_session(index: ObjectInfoIndex) -> ObjectInfoIndex:
+    return index

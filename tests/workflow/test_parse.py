@@ -144,3 +144,39 @@ def test_parsing_arbitrary_json_raises_only_workflow_errors(data):
             parse(data)
         except WorkflowError:
             pass
+
+
+node_like = st.fixed_dictionaries(
+    {"id": st.integers(1, 4) | st.sampled_from(["1", "2", "a"]),
+     "type": st.sampled_from(["EmptyImage", "SaveImage", "ImageInvert", "PrimitiveNode", "Reroute", "Note",
+                              "KSampler", "sub", "LoadImage"])},
+    optional={
+        "mode": st.sampled_from([0, 2, 4]),
+        "inputs": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["image", "images", "", "seed", "x"]),
+                                                  "type": st.sampled_from(["IMAGE", "*", "INT"]),
+                                                  "link": st.none() | st.integers(1, 5)},
+                                                 optional={"widget": st.fixed_dictionaries(
+                                                     {"name": st.sampled_from(["seed", "x"])})}), max_size=3),
+        "outputs": st.lists(st.fixed_dictionaries({"name": st.just("o"), "type": st.sampled_from(["IMAGE", "INT"]),
+                                                   "links": st.lists(st.integers(1, 5), max_size=2)}), max_size=2),
+        "widgets_values": json_values,
+    },
+)
+link_like = st.tuples(st.integers(1, 5), st.integers(-20, 4), st.integers(0, 2), st.integers(-20, 4),
+                      st.integers(0, 2), st.sampled_from(["IMAGE", "*", "INT"])).map(list)
+graph_like = st.fixed_dictionaries({"nodes": st.lists(node_like, max_size=5), "links": st.lists(link_like, max_size=5)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(graph_like, st.lists(graph_like, max_size=1))
+def test_converting_arbitrary_graphs_raises_only_workflow_errors(index_session, data, subs):
+    from orch_common.workflow import convert_ui_to_api
+
+    if subs:
+        data["definitions"] = {"subgraphs": [{**subs[0], "id": "sub",
+                                              "inputs": [{"id": "i", "name": "image", "type": "IMAGE", "linkIds": [1]}],
+                                              "outputs": [{"id": "o", "name": "o", "type": "IMAGE", "linkIds": [2]}]}]}
+    try:
+        convert_ui_to_api(data, index_session)
+    except WorkflowError:
+        pass

@@ -43,10 +43,11 @@ class ParameterAddress(_Frozen):
 
 
 class Constraints(_Frozen):
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    round: float | bool | None = None
+    # int before float: seeds' 2**64-1 bound must not turn into an inexact float.
+    min: int | float | None = None
+    max: int | float | None = None
+    step: int | float | None = None
+    round: int | float | bool | None = None
     choices: list[Any] | None = None
     multiline: bool = False
     dynamic_prompts: bool = False
