@@ -216,3 +216,17 @@ async def test_a_prompt_on_a_server_that_restarts_is_lost_and_the_socket_reports
             with pytest.raises(ComfyConnectionError):
                 await asyncio.wait_for(watcher.task, SAFETY)
         assert (await comfy.reconcile(prompt_id)).state is PromptState.LOST
+
+
+async def test_a_reconnecting_socket_is_told_the_running_node_without_a_prompt_id(hanging_sim: SimProcess):
+    prompt_id = str(uuid.uuid4())
+    async with ComfyClient(hanging_sim.url) as comfy:
+        async with Watcher(comfy) as first:
+            await comfy.submit_prompt(BASIC, prompt_id=prompt_id)
+            await first.wait_for(executing(prompt_id, "3"))
+        async with Watcher(comfy) as second:
+            await second.wait_for(lambda item: isinstance(item, ExecutingMessage))
+            replay = next(item for item in second.received if isinstance(item, ExecutingMessage))
+            assert (replay.data.node, replay.data.prompt_id) == ("3", None)
+            await comfy.interrupt(prompt_id)
+            await second.wait_for(executing(prompt_id, None))
