@@ -38,9 +38,7 @@ SUCCEEDING = [r for r in RUNS if r not in ("runtime_error", "interrupted")]
 def replay(run: str, *, step: float = 0.0, cancelled: bool = False, previews: bool = True) -> list[object]:
     """Feed a whole trace through a router holding one tracker for the trace's prompt; return the intents."""
     router = Router()
-    tracker = AttemptTracker(
-        AttemptRef("job-1", 1, prompt_id_of(run), "b1"), previews=previews, cancelled=cancelled
-    )
+    tracker = AttemptTracker(AttemptRef("job-1", 1, prompt_id_of(run), "b1"), previews=previews, cancelled=cancelled)
     router.add(tracker)
     intents: list[object] = []
     now = 1000.0
@@ -70,9 +68,7 @@ def test_every_executed_output_is_asked_to_be_stored_and_reported_as_node_execut
     executed = {m.data.node for m in messages(run) if getattr(m, "type", None) == "executed"}
     stored = {i.node_id for i in intents if isinstance(i, StoreOutputs)}
     reported = {i.event.node_id for i in intents if isinstance(i, Publish) and isinstance(i.event, JobNodeExecuted)}
-    assert stored == {
-        m.data.node for m in messages(run) if getattr(m, "type", None) == "executed" and m.data.output
-    }
+    assert stored == {m.data.node for m in messages(run) if getattr(m, "type", None) == "executed" and m.data.output}
     assert executed <= reported
 
 

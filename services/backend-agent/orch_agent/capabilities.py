@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,15 @@ from orch_common.comfy.wire import SystemStats
 from orch_common.contracts.events import BackendCapabilities
 from orch_common.contracts.live import GpuMetrics
 
-__all__ = ["MODEL_INPUTS", "build_capabilities", "combo_options", "model_lists", "nvml_gpus", "stats_gpus"]
+__all__ = [
+    "MODEL_INPUTS",
+    "build_capabilities",
+    "combo_options",
+    "device_display_name",
+    "model_lists",
+    "nvml_gpus",
+    "stats_gpus",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,12 @@ def model_lists(object_info: Mapping[str, Any]) -> dict[str, list[str]]:
     return {folder: sorted(files) for folder, files in sorted(found.items())}
 
 
+def device_display_name(name: str) -> str:
+    """`cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync` (ComfyUI's device name) → `NVIDIA GeForce RTX 4090`."""
+    match = re.match(r"^\s*[a-z]+:\d+\s+(.*?)(?:\s+:\s+\S+)?\s*$", name)
+    return match.group(1) if match else name.strip()
+
+
 def nvml_gpus() -> list[GpuMetrics]:
     """Every NVIDIA GPU's utilisation, memory and temperature; empty where NVML is not available."""
     try:
@@ -130,7 +145,7 @@ def stats_gpus(stats: SystemStats) -> list[GpuMetrics]:
         gpus.append(
             GpuMetrics(
                 index=device.index if device.index is not None else position,
-                name=device.name,
+                name=device_display_name(device.name),
                 utilization=float(utilization) if isinstance(utilization, int | float) else None,
                 vram_used=used,
                 vram_total=device.vram_total,
@@ -149,7 +164,7 @@ def build_capabilities(
     if device is None and stats and stats.devices:
         device = stats.devices[0]
     vram_total = gpus[0].vram_total if gpus else (device.vram_total if device else None)
-    gpu_name = gpus[0].name if gpus else (device.name if device and device.type != "cpu" else None)
+    gpu_name = gpus[0].name if gpus else (device_display_name(device.name) if device and device.type != "cpu" else None)
     return BackendCapabilities(
         node_classes=sorted(object_info),
         models=model_lists(object_info),

@@ -43,6 +43,8 @@ class AgentSettings(BaseSettings):
     """No progress for `hang_factor × RunJob.expected_seconds` ⇒ interrupt and fail as `hung`."""
     capabilities_check_s: float = Field(default=30.0, gt=0)
     """How often object_info is re-read to notice new nodes or models (re-registering when it changed)."""
+    poll_quiet_s: float = Field(default=10.0, gt=0)
+    """A prompt silent this long is looked up in /queue and /history (in case its end was missed)."""
     http_timeout_s: float = Field(default=30.0, gt=0)
     preview_method: str = "auto"
     """`extra_data.preview_method` sent with prompts whose command asks for previews."""

@@ -115,7 +115,8 @@ class AttemptTracker:
     value: float = 0.0
     max: float = 1.0
     nodes: dict[str, Any] = field(default_factory=dict)
-    _seq: int = 0
+    next_seq: int = 0
+    """Sequence number of the next `JobProgressed` (an adopted attempt starts high: ids must not repeat)."""
     _last_progress_at: float | None = None
     _progress_pending: bool = False
     _last_preview_at: float | None = None
@@ -291,12 +292,12 @@ class AttemptTracker:
         event = JobProgressed(
             job_id=self.ref.job_id,
             attempt=self.ref.attempt,
-            seq=self._seq,
+            seq=self.next_seq,
             node_id=self.node_id,
             value=self.value,
             max=self.max,
         )
-        self._seq += 1
+        self.next_seq += 1
         return [Publish(event)]
 
     def _preview(self, frame: PreviewImage | PreviewImageWithMetadata, now: float) -> list[Intent]:

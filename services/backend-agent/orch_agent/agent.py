@@ -1,0 +1,885 @@
+"""The backend agent: one beside each ComfyUI, between it and the orchestrator's NATS.
+
+::
+
+    agent = Agent(AgentSettings(backend_id="gpu-1", comfy_url="http://127.0.0.1:8188"))
+    await agent.run()          # until agent.request_stop() (SIGTERM), then drains
+
+It runs five loops:
+
+- commands: its durable pull consumer on ORCH_COMMANDS; `RunJob` uploads inputs, submits the prompt under
+  the command's prompt id and publishes `JobStarted`; `CancelJob` interrupts or dequeues that one prompt.
+  A command is acked only once its events are published.
+- socket: the one ComfyUI websocket, translated by :mod:`orch_agent.translate`; reconnects with backoff and
+  then reconciles every in-flight prompt (`/queue` + `/history`).
+- tick: coalesced progress, hang detection, and declaring ComfyUI unreachable after `unreachable_after_s`.
+- heartbeat: the registration and status in the KV bucket every second; re-registers when object_info changes.
+- metrics: `BackendMetrics` every second on core NATS.
+
+Durable work for one attempt (events, output copies, the final decision) runs in that attempt's own worker,
+strictly in order, so `JobSucceeded` always follows every `JobOutputStored`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.kv import KeyValue
+from pydantic import BaseModel, ConfigDict
+
+from orch_agent.capabilities import build_capabilities, nvml_gpus, stats_gpus
+from orch_agent.outputs import artifact_key, classify, content_type_for, node_outputs, text_filename
+from orch_agent.settings import AgentSettings
+from orch_agent.translate import AttemptRef, AttemptTracker, Finish, Intent, Live, Publish, Router, StoreOutputs
+from orch_common.comfy.client import ComfyClient
+from orch_common.comfy.errors import ComfyConnectionError, ComfyError, ComfyTimeout, ComfyValidationError
+from orch_common.comfy.reconcile import PromptState
+from orch_common.comfy.wire import HistoryEntry, OutputFileItem, OutputItem, OutputText
+from orch_common.contracts import subjects
+from orch_common.contracts.commands import CancelJob, RunJob, parse_command
+from orch_common.contracts.events import (
+    BackendRegistered,
+    EventBase,
+    FailureReason,
+    JobAttemptFailed,
+    JobCancelled,
+    JobOutputStored,
+    JobStarted,
+    JobSucceeded,
+    utcnow,
+)
+from orch_common.contracts.live import BackendMetrics
+from orch_common.natsutil import connect, wait_for_topology
+from orch_common.natsutil.objects import ArtifactError, get_artifact, put_artifact
+
+__all__ = ["Agent", "BackendHeartbeat", "HeartbeatStatus"]
+
+log = logging.getLogger(__name__)
+
+HeartbeatStatus = Literal["starting", "ready", "unreachable", "draining"]
+_TERMINAL = (JobAttemptFailed, JobCancelled, JobSucceeded)
+_FINISHED_MEMORY = 1024
+_STORE_TRIES = 3
+
+
+class BackendHeartbeat(BaseModel):
+    """The value of this backend's key in the KV bucket, rewritten every second."""
+
+    model_config = ConfigDict(frozen=True)
+
+    backend_id: str
+    agent_instance: str
+    comfy_url: str
+    status: HeartbeatStatus
+    at: datetime
+    registration: dict[str, Any] | None = None  # the last BackendRegistered, as JSON
+    queue_remaining: int | None = None
+    in_flight: list[str] = []  # prompt ids
+    jobs_completed: int = 0
+
+
+@dataclass
+class _Run:
+    """One attempt in flight on this backend."""
+
+    tracker: AttemptTracker
+    prompt: dict[str, Any]
+    expected_seconds: float | None
+    queue: asyncio.Queue[Intent] = field(default_factory=asyncio.Queue)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    stored: set[tuple[str, int]] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+    last_poll: float = 0.0
+
+    @property
+    def prompt_id(self) -> str:
+        return self.tracker.ref.prompt_id
+
+
+class Agent:
+    """One agent for one ComfyUI server."""
+
+    def __init__(self, settings: AgentSettings, *, comfy: ComfyClient | None = None) -> None:
+        self.settings = settings
+        self.backend_id = settings.backend_id
+        self.instance = uuid.uuid4().hex
+        self.comfy = comfy or ComfyClient(
+            settings.comfy_url, client_id=f"orch-{self.backend_id}", timeout=settings.http_timeout_s
+        )
+        self.router = Router()
+        self.runs: dict[str, _Run] = {}
+        self.jobs_completed = 0
+        self.registration: BackendRegistered | None = None
+        self.status: HeartbeatStatus = "starting"
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._kv: KeyValue | None = None
+        self._stopping = asyncio.Event()
+        self._down_since: float | None = None
+        self._unreachable = False
+        self._connected_once = asyncio.Event()
+        self._abandoned: set[str] = set()
+        self._finished: dict[str, None] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("the agent is not connected to NATS yet")
+        return self._js
+
+    @property
+    def nc(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("the agent is not connected to NATS yet")
+        return self._nc
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop (what SIGTERM does): no new commands, drain, leave."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Connect, register and serve until `request_stop()`; then drain and leave."""
+        self._nc = await connect(self.settings.nats_url, f"orch-agent-{self.backend_id}")
+        self._js = self._nc.jetstream()
+        await wait_for_topology(self._js)
+        self._kv = await self._js.key_value(subjects.BACKENDS_BUCKET)
+        loops = {
+            "socket": asyncio.create_task(self._socket_loop(), name="agent-socket"),
+            "tick": asyncio.create_task(self._tick_loop(), name="agent-tick"),
+            "heartbeat": asyncio.create_task(self._heartbeat_loop(), name="agent-heartbeat"),
+            "metrics": asyncio.create_task(self._metrics_loop(), name="agent-metrics"),
+        }
+        commands = asyncio.create_task(self._command_loop(), name="agent-commands")
+        try:
+            stop = asyncio.create_task(self._stopping.wait())
+            done, _ = await asyncio.wait({stop, commands, *loops.values()}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                error = None if task is stop or task.cancelled() else task.exception()
+                if error is not None:
+                    raise error
+            stop.cancel()
+            self.status = "draining"
+            await commands
+            await self._drain()
+        finally:
+            for task in [commands, *loops.values(), *self._background]:
+                task.cancel()
+            workers = [run.task for run in self.runs.values() if run.task is not None]
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(commands, *loops.values(), *workers, return_exceptions=True)
+            await self._leave()
+
+    async def _drain(self) -> None:
+        """Let in-flight prompts finish (and their events be published) within the grace period."""
+        pending = [run.finished.wait() for run in self.runs.values()]
+        if pending:
+            log.info("draining %d in-flight prompt(s), up to %.0fs", len(pending), self.settings.drain_grace_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pending), self.settings.drain_grace_s)
+
+    async def _leave(self) -> None:
+        if self._kv is not None:
+            with contextlib.suppress(Exception):
+                await self._kv.delete(self.backend_id)
+        with contextlib.suppress(Exception):
+            await self.comfy.aclose()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=5)
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    async def publish_event(self, event: EventBase) -> None:
+        """Publish a durable event with its id as `Nats-Msg-Id`, retrying until JetStream has it."""
+        data = event.model_dump_json().encode()
+        delay = 0.1
+        while True:
+            try:
+                await self.js.publish(event.subject, data, headers={"Nats-Msg-Id": event.event_id}, timeout=5.0)
+                return
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as exc:
+                log.warning("publishing %s failed (%s); retrying", event.event_id, exc)
+            except nats.js.errors.APIError as exc:
+                log.warning("publishing %s refused (%s); retrying", event.event_id, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _publish_live(self, live: Live) -> None:
+        try:
+            await self.nc.publish(live.subject, live.message.model_dump_json().encode())
+        except Exception as exc:  # live messages are best effort
+            log.debug("live publish failed: %s", exc)
+
+    # --- registration and heartbeat -----------------------------------------------------------
+
+    async def register(self, *, force: bool = False) -> bool:
+        """Read capabilities and publish `BackendRegistered` if they are new; True when ComfyUI answered."""
+        try:
+            object_info = await self.comfy.object_info()
+            stats = await self.comfy.system_stats()
+        except ComfyError as exc:
+            log.warning("cannot read ComfyUI's capabilities: %s", exc)
+            return False
+        digest = self.comfy.object_info_hash()
+        if not force and self.registration is not None and self.registration.capabilities.object_info_hash == digest:
+            return True
+        capabilities = await asyncio.to_thread(build_capabilities, object_info, digest, stats)
+        event = BackendRegistered(
+            backend_id=self.backend_id,
+            comfy_url=self.settings.comfy_url,
+            agent_instance=self.instance,
+            capabilities=capabilities,
+        )
+        await self.publish_event(event)
+        self.registration = event
+        log.info("registered %s (%d node classes)", self.backend_id, len(capabilities.node_classes))
+        return True
+
+    def heartbeat(self) -> BackendHeartbeat:
+        status: HeartbeatStatus = self.status
+        if status not in ("draining",):
+            status = "unreachable" if self._unreachable else ("ready" if self.registration else "starting")
+        return BackendHeartbeat(
+            backend_id=self.backend_id,
+            agent_instance=self.instance,
+            comfy_url=self.settings.comfy_url,
+            status=status,
+            at=utcnow(),
+            registration=self.registration.model_dump(mode="json") if self.registration else None,
+            queue_remaining=self.router.queue_remaining,
+            in_flight=sorted(self.runs),
+            jobs_completed=self.jobs_completed,
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_check = -1e9
+        while True:
+            now = loop.time()
+            if not self._unreachable and (
+                self.registration is None or now - last_check >= self.settings.capabilities_check_s
+            ):
+                last_check = now
+                await self.register()
+            if self._kv is not None:
+                try:
+                    await self._kv.put(self.backend_id, self.heartbeat().model_dump_json().encode())
+                except Exception as exc:
+                    log.warning("heartbeat not written: %s", exc)
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.metrics_interval_s)
+            try:
+                await self._publish_metrics()
+            except Exception as exc:
+                log.debug("metrics not published: %s", exc)
+
+    async def _publish_metrics(self) -> None:
+        stats = None
+        if not self._unreachable:
+            with contextlib.suppress(ComfyError):
+                stats = await self.comfy.system_stats()
+        gpus = await asyncio.to_thread(nvml_gpus)
+        if not gpus and stats is not None:
+            gpus = stats_gpus(stats)
+        running_id = self.router.running_prompt_id
+        run = self.runs.get(running_id) if running_id else None
+        tracker = run.tracker if run else None
+        metrics = BackendMetrics(
+            backend_id=self.backend_id,
+            at=utcnow(),
+            reachable=not self._unreachable and stats is not None,
+            queue_remaining=self.router.queue_remaining or 0,
+            running_prompt_id=running_id,
+            running_job_id=tracker.ref.job_id if tracker else None,
+            running_node=tracker.node_id if tracker else None,
+            progress=(tracker.value / tracker.max) if tracker and tracker.max else None,
+            jobs_completed=self.jobs_completed,
+            gpus=gpus,
+            ram_total=stats.system.ram_total if stats else None,
+            ram_free=stats.system.ram_free if stats else None,
+        )
+        await self.nc.publish(subjects.live_backend_metrics(self.backend_id), metrics.model_dump_json().encode())
+
+    # --- commands -----------------------------------------------------------------------------
+
+    async def _command_loop(self) -> None:
+        subject = subjects.backend_commands(self.backend_id)
+        config = ConsumerConfig(
+            durable_name=subjects.agent_consumer(self.backend_id),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.settings.ack_wait_s,
+            max_deliver=-1,
+            filter_subject=subject,
+        )
+        sub = await self.js.pull_subscribe(
+            subject, durable=subjects.agent_consumer(self.backend_id), stream=subjects.COMMANDS_STREAM, config=config
+        )
+        while not self._stopping.is_set():
+            try:
+                messages = await sub.fetch(1, timeout=0.5)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            except nats.errors.ConnectionClosedError:
+                return
+            except Exception as exc:
+                log.warning("fetching commands failed: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in messages:
+                await self._handle_command(msg)
+
+    async def _handle_command(self, msg: Msg) -> None:
+        try:
+            command = parse_command(msg.data)
+        except ValueError as exc:
+            log.error("dropping a command that does not parse: %s", exc)
+            await msg.term()
+            return
+        try:
+            if command.backend_id != self.backend_id:
+                log.error("dropping a command for backend %s", command.backend_id)
+            elif isinstance(command, RunJob):
+                await self.run_job(command)
+            else:
+                await self.cancel_job(command)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("command %s failed; it will be redelivered", command.command_id)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=1.0)
+            return
+        await msg.ack()
+
+    def _new_run(self, ref: AttemptRef, prompt: dict[str, Any], previews: bool, expected: float | None) -> _Run:
+        if ref.prompt_id in self.runs:
+            raise RuntimeError(f"prompt {ref.prompt_id} is already followed")
+        tracker = AttemptTracker(
+            ref,
+            previews=previews,
+            progress_interval=self.settings.progress_interval_s,
+            preview_interval=self.settings.preview_interval_s,
+            last_activity=asyncio.get_running_loop().time(),
+        )
+        run = _Run(tracker=tracker, prompt=prompt, expected_seconds=expected)
+        self.runs[ref.prompt_id] = run
+        self.router.add(tracker)
+        run.task = asyncio.create_task(self._work(run), name=f"attempt-{ref.prompt_id}")
+        return run
+
+    def _drop_run(self, run: _Run) -> None:
+        self.runs.pop(run.prompt_id, None)
+        self.router.remove(run.prompt_id)
+        self._finished[run.prompt_id] = None
+        while len(self._finished) > _FINISHED_MEMORY:
+            self._finished.pop(next(iter(self._finished)))
+        if run.task is not None and run.task is not asyncio.current_task():
+            run.task.cancel()
+        run.finished.set()
+
+    async def _fail_now(self, cmd: RunJob, reason: FailureReason, message: str, **fields: Any) -> None:
+        await self.publish_event(
+            JobAttemptFailed(
+                job_id=cmd.job_id,
+                attempt=cmd.attempt,
+                backend_id=self.backend_id,
+                reason=reason,
+                message=message,
+                **fields,
+            )
+        )
+
+    async def run_job(self, cmd: RunJob) -> None:
+        """Carry out a `RunJob`: upload inputs, submit, publish `JobStarted` (or the failure)."""
+        if cmd.prompt_id in self.runs or cmd.prompt_id in self._finished:
+            log.info("%s already submitted here; nothing to do", cmd.command_id)
+            return
+        ref = AttemptRef(cmd.job_id, cmd.attempt, cmd.prompt_id, self.backend_id)
+        if self._unreachable:
+            await self._fail_now(
+                cmd, FailureReason.BACKEND_LOST, f"ComfyUI at {self.settings.comfy_url} is unreachable"
+            )
+            return
+        try:
+            fate = await self.comfy.reconcile(cmd.prompt_id)
+        except ComfyError as exc:
+            await self._fail_now(cmd, FailureReason.BACKEND_LOST, f"ComfyUI did not answer: {exc}")
+            return
+        if cmd.prompt_id in self.runs:  # adopted from ComfyUI's queue while we were asking
+            return
+        if fate.state is not PromptState.LOST:
+            log.info("%s: prompt %s is already %s here; following it", cmd.command_id, cmd.prompt_id, fate.state)
+            run = self._new_run(ref, copy.deepcopy(cmd.workflow), cmd.previews, cmd.expected_seconds)
+            run.tracker.next_seq = _adopted_seq()
+            await self.publish_event(
+                JobStarted(job_id=cmd.job_id, attempt=cmd.attempt, backend_id=self.backend_id, prompt_id=cmd.prompt_id)
+            )
+            if fate.state is PromptState.DONE:
+                run.tracker.close()
+                run.queue.put_nowait(Finish(success_seen=False))
+            run.started.set()
+            return
+        prompt = copy.deepcopy(cmd.workflow)
+        for binding in cmd.inputs:
+            node = prompt.get(binding.node_id)
+            if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+                await self._fail_now(
+                    cmd,
+                    FailureReason.VALIDATION,
+                    f"input binding for artifact {binding.artifact_id!r} names node {binding.node_id!r}, "
+                    "which the prompt does not have",
+                    node_id=binding.node_id,
+                )
+                return
+            try:
+                data, _ = await get_artifact(self.js, binding.artifact_id)
+                uploaded = await self.comfy.upload_image(data, binding.filename)
+            except (ArtifactError, ComfyError) as exc:
+                await self._fail_now(
+                    cmd,
+                    FailureReason.UPLOAD_FAILED,
+                    f"input artifact {binding.artifact_id!r} could not be uploaded as {binding.filename!r}: {exc}",
+                    node_id=binding.node_id,
+                )
+                return
+            node["inputs"][binding.input_name] = uploaded.input_value
+        extra: dict[str, Any] = dict(cmd.extra_data)
+        extra["orch"] = {"backend_id": self.backend_id, "job_id": cmd.job_id, "attempt": cmd.attempt}
+        if cmd.previews:
+            extra.setdefault("preview_method", self.settings.preview_method)
+        run = self._new_run(ref, prompt, cmd.previews, cmd.expected_seconds)
+        try:
+            accepted = await self.comfy.submit_prompt(prompt, prompt_id=cmd.prompt_id, extra_data=extra)
+        except ComfyValidationError as exc:
+            self._drop_run(run)
+            first = next(iter(exc.node_errors.items()), None)
+            await self._fail_now(
+                cmd,
+                FailureReason.VALIDATION,
+                str(exc),
+                node_id=first[0] if first else None,
+                node_type=first[1].class_type or None if first else None,
+                details={
+                    "error": exc.error.to_wire(),
+                    "node_errors": {k: v.to_wire() for k, v in exc.node_errors.items()},
+                },
+            )
+            return
+        except ValueError as exc:  # e.g. a prompt id that is not a canonical UUID
+            self._drop_run(run)
+            await self._fail_now(cmd, FailureReason.VALIDATION, str(exc))
+            return
+        except ComfyError as exc:
+            self._drop_run(run)
+            reason = FailureReason.BACKEND_LOST
+            if not isinstance(exc, ComfyConnectionError | ComfyTimeout):
+                reason = FailureReason.INTERNAL
+            await self._fail_now(cmd, reason, f"submitting the prompt failed: {exc}")
+            return
+        await self.publish_event(
+            JobStarted(
+                job_id=cmd.job_id,
+                attempt=cmd.attempt,
+                backend_id=self.backend_id,
+                prompt_id=cmd.prompt_id,
+                partial=accepted.partial,
+                node_errors={k: v.to_wire() for k, v in accepted.node_errors.items()},
+            )
+        )
+        run.started.set()
+
+    async def cancel_job(self, cmd: CancelJob) -> None:
+        """Interrupt the prompt if it is running, else delete it from the queue; then `JobCancelled`."""
+        run = self.runs.get(cmd.prompt_id)
+        if run is not None:
+            run.tracker.cancelled = True
+        try:
+            queue = await self.comfy.queue()
+            if cmd.prompt_id in queue.running_ids():
+                await self.comfy.interrupt(cmd.prompt_id)
+            elif any(item.prompt_id == cmd.prompt_id for item in queue.queue_pending):
+                await self.comfy.delete_from_queue([cmd.prompt_id])
+        except ComfyError as exc:
+            log.warning("cancelling %s: ComfyUI did not answer (%s)", cmd.prompt_id, exc)
+        event = JobCancelled(job_id=cmd.job_id, attempt=cmd.attempt)
+        if run is not None and not run.tracker.done:
+            run.tracker.close()
+            run.queue.put_nowait(Publish(event))
+            await run.finished.wait()
+        else:
+            await self.publish_event(event)
+
+    # --- the socket ---------------------------------------------------------------------------
+
+    async def _socket_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = 0.05
+        while True:
+            connected = False
+            try:
+                async for message in self.comfy.messages():
+                    if not connected:
+                        connected = True
+                        backoff = 0.05
+                        await self._on_connected()
+                    await self._dispatch(self.router.feed(message, loop.time()))
+            except ComfyError as exc:
+                log.warning("ComfyUI socket: %s", exc)
+            if self._down_since is None:
+                self._down_since = loop.time()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.reconnect_max_backoff_s)
+
+    async def _on_connected(self) -> None:
+        was_unreachable = self._unreachable
+        self._down_since = None
+        self._unreachable = False
+        if was_unreachable:
+            log.info("ComfyUI at %s answers again", self.settings.comfy_url)
+            self._spawn(self.register())
+            await self._clean_abandoned()
+        await self._reconcile_all()
+        await self._adopt_queued()
+        self._connected_once.set()
+
+    async def _reconcile_all(self) -> None:
+        """After a (re)connect: what became of every prompt in flight while we were not listening."""
+        loop = asyncio.get_running_loop()
+        for run in list(self.runs.values()):
+            if run.tracker.done or not run.started.is_set():
+                continue
+            try:
+                fate = await self.comfy.reconcile(run.prompt_id)
+            except ComfyError as exc:
+                log.warning("reconciling %s: %s", run.prompt_id, exc)
+                return
+            if fate.state is PromptState.DONE:
+                run.tracker.close()
+                run.queue.put_nowait(Finish(success_seen=False))
+            elif fate.state is PromptState.LOST:
+                run.tracker.close()
+                run.queue.put_nowait(
+                    Publish(
+                        run.tracker.failed(
+                            FailureReason.PROMPT_LOST,
+                            "ComfyUI no longer knows the prompt (restarted, or its queue was cleared)",
+                        )
+                    )
+                )
+            else:
+                run.tracker.last_activity = loop.time()
+
+    async def _adopt_queued(self) -> None:
+        """Follow prompts this backend submitted before the agent (re)started, found in ComfyUI's queue."""
+        try:
+            queue = await self.comfy.queue()
+        except ComfyError:
+            return
+        for item in [*queue.queue_running, *queue.queue_pending]:
+            tag = item.extra_data.get("orch")
+            if not isinstance(tag, dict) or tag.get("backend_id") != self.backend_id:
+                continue
+            if item.prompt_id in self.runs or item.prompt_id in self._finished or item.prompt_id in self._abandoned:
+                continue
+            try:
+                ref = AttemptRef(str(tag["job_id"]), int(tag["attempt"]), item.prompt_id, self.backend_id)
+            except (KeyError, TypeError, ValueError):
+                continue
+            log.info("following prompt %s of job %s found in ComfyUI's queue", item.prompt_id, ref.job_id)
+            run = self._new_run(ref, dict(item.prompt), True, None)
+            run.tracker.next_seq = _adopted_seq()
+            run.started.set()
+
+    async def _clean_abandoned(self) -> None:
+        """Prompts whose attempts were given up as backend_lost must not keep the GPU busy."""
+        abandoned, self._abandoned = self._abandoned, set()
+        if not abandoned:
+            return
+        try:
+            queue = await self.comfy.queue()
+            pending = [pid for pid in queue.pending_ids() if pid in abandoned]
+            if pending:
+                await self.comfy.delete_from_queue(pending)
+            for pid in queue.running_ids():
+                if pid in abandoned:
+                    await self.comfy.interrupt(pid)
+        except ComfyError as exc:
+            log.warning("could not clean up abandoned prompts: %s", exc)
+
+    async def _dispatch(self, intents: list[tuple[AttemptTracker, Intent]]) -> None:
+        for tracker, intent in intents:
+            if isinstance(intent, Live):
+                await self._publish_live(intent)
+                continue
+            run = self.runs.get(tracker.ref.prompt_id)
+            if run is not None:
+                run.queue.put_nowait(intent)
+
+    # --- timers -------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.1)
+            now = loop.time()
+            await self._dispatch(self.router.tick(now))
+            if (
+                self._down_since is not None
+                and not self._unreachable
+                and now - self._down_since > self.settings.unreachable_after_s
+            ):
+                self._declare_unreachable(now - self._down_since)
+            self._detect_hangs(now)
+            self._poll_quiet(now)
+
+    def _declare_unreachable(self, silent_for: float) -> None:
+        self._unreachable = True
+        log.warning("ComfyUI at %s unreachable for %.1fs", self.settings.comfy_url, silent_for)
+        for run in list(self.runs.values()):
+            if run.tracker.done:
+                continue
+            run.tracker.close()
+            self._abandoned.add(run.prompt_id)
+            run.queue.put_nowait(
+                Publish(
+                    run.tracker.failed(
+                        FailureReason.BACKEND_LOST,
+                        f"ComfyUI at {self.settings.comfy_url} unreachable for more than "
+                        f"{self.settings.unreachable_after_s:g}s",
+                    )
+                )
+            )
+
+    def _detect_hangs(self, now: float) -> None:
+        for run in list(self.runs.values()):
+            tracker = run.tracker
+            if tracker.done or not tracker.started or not run.expected_seconds or tracker.last_activity is None:
+                continue
+            limit = self.settings.hang_factor * run.expected_seconds
+            if now - tracker.last_activity <= limit:
+                continue
+            tracker.hung = True
+            tracker.close()
+            run.queue.put_nowait(
+                Publish(
+                    tracker.failed(
+                        FailureReason.HUNG,
+                        f"no progress for {now - tracker.last_activity:.1f}s "
+                        f"(expected the whole job in {run.expected_seconds:g}s)",
+                        node_id=tracker.node_id,
+                    )
+                )
+            )
+            self._spawn(self._interrupt_quietly(run.prompt_id))
+
+    def _poll_quiet(self, now: float) -> None:
+        """Ask ComfyUI about prompts we have heard nothing of for a while (a message may have been missed)."""
+        if self._unreachable or self._down_since is not None:
+            return
+        for run in list(self.runs.values()):
+            quiet_since = max(run.tracker.last_activity or 0.0, run.last_poll)
+            if run.tracker.done or not run.started.is_set() or now - quiet_since < self.settings.poll_quiet_s:
+                continue
+            run.last_poll = now
+            self._spawn(self._poll_one(run))
+
+    async def _poll_one(self, run: _Run) -> None:
+        try:
+            fate = await self.comfy.reconcile(run.prompt_id)
+        except ComfyError:
+            return
+        if run.tracker.done:
+            return
+        if fate.state is PromptState.DONE:
+            log.info("prompt %s finished without us hearing it end; collecting it", run.prompt_id)
+            run.tracker.close()
+            run.queue.put_nowait(Finish(success_seen=False))
+        elif fate.state is PromptState.LOST:
+            run.tracker.close()
+            run.queue.put_nowait(
+                Publish(run.tracker.failed(FailureReason.PROMPT_LOST, "ComfyUI no longer knows the prompt"))
+            )
+
+    async def _interrupt_quietly(self, prompt_id: str) -> None:
+        with contextlib.suppress(ComfyError):
+            await self.comfy.interrupt(prompt_id)
+            await self.comfy.delete_from_queue([prompt_id])
+
+    # --- one attempt's worker -----------------------------------------------------------------
+
+    async def _work(self, run: _Run) -> None:
+        """Carry out the durable intents of one attempt, in order, until its terminal event is out."""
+        await run.started.wait()
+        try:
+            while True:
+                intent = await run.queue.get()
+                if isinstance(intent, Publish):
+                    await self.publish_event(intent.event)
+                    if isinstance(intent.event, _TERMINAL):
+                        break
+                elif isinstance(intent, StoreOutputs):
+                    await self._store_node(run, intent.node_id, intent.output)
+                elif isinstance(intent, Finish):
+                    await self._finish(run)
+                    break
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("attempt %s of job %s: worker failed", run.tracker.ref.attempt, run.tracker.ref.job_id)
+            await self.publish_event(
+                run.tracker.failed(FailureReason.INTERNAL, "the agent failed to follow the prompt")
+            )
+        finally:
+            self._drop_run(run)
+
+    async def _store_node(self, run: _Run, node_id: str, output: dict[str, Any]) -> bool:
+        """Copy every not yet stored output of one node; False if one of them could not be stored."""
+        ok = True
+        for index, item in node_outputs(node_id, output):
+            if (node_id, index) in run.stored:
+                continue
+            for attempt in range(_STORE_TRIES):
+                try:
+                    await self._store_item(run, index, item)
+                    run.stored.add((node_id, index))
+                    break
+                except (ComfyError, ArtifactError, nats.errors.Error) as exc:
+                    log.warning("storing output %s/%d of %s failed: %s", node_id, index, run.prompt_id, exc)
+                    await asyncio.sleep(0.2 * (attempt + 1))
+            else:
+                ok = False
+        return ok
+
+    async def _store_item(self, run: _Run, index: int, item: OutputItem) -> None:
+        ref = run.tracker.ref
+        if isinstance(item, OutputText):
+            data, content_type, filename = item.text.encode(), "text/plain", text_filename(item)
+            subfolder, folder_type = "", "text"
+        else:
+            assert isinstance(item, OutputFileItem)
+            view = await self.comfy.view(item.file.filename, subfolder=item.file.subfolder, type=item.file.type)
+            data, filename = view.content, item.file.filename
+            content_type = content_type_for(filename, view.content_type)
+            subfolder, folder_type = item.file.subfolder, str(item.file.type)
+        key = artifact_key(ref.job_id, ref.attempt, item.node_id, index, filename)
+        stored = await put_artifact(
+            self.js,
+            key,
+            data,
+            content_type,
+            {
+                "job_id": ref.job_id,
+                "attempt": str(ref.attempt),
+                "node_id": item.node_id,
+                "backend_id": ref.backend_id,
+                "filename": filename,
+            },
+        )
+        await self.publish_event(
+            JobOutputStored(
+                job_id=ref.job_id,
+                attempt=ref.attempt,
+                node_id=item.node_id,
+                index=index,
+                artifact_id=key,
+                filename=filename,
+                subfolder=subfolder,
+                folder_type=folder_type,
+                kind=classify(item, run.prompt, content_type),
+                content_type=content_type,
+                size=stored.size,
+                sha256=stored.sha256,
+            )
+        )
+
+    async def _finish(self, run: _Run) -> None:
+        """The prompt is over: collect what `/history` holds that we have not stored, then decide."""
+        tracker = run.tracker
+        entry: HistoryEntry | None = None
+        for attempt in range(10):
+            try:
+                entry = (await self.comfy.history(run.prompt_id)).get(run.prompt_id)
+            except ComfyError as exc:
+                log.warning("reading the history of %s: %s", run.prompt_id, exc)
+            if entry is not None:
+                break
+            await asyncio.sleep(0.1 * (attempt + 1))
+        if entry is None:
+            await self.publish_event(
+                tracker.failed(FailureReason.PROMPT_LOST, "the prompt ended but ComfyUI has no history of it")
+            )
+            return
+        failure = self._failure_from_history(tracker, entry)
+        if failure is not None:
+            await self.publish_event(failure)
+            return
+        all_stored = True
+        for node_id, output in entry.outputs.items():
+            all_stored = await self._store_node(run, node_id, output) and all_stored
+        if not all_stored:
+            await self.publish_event(
+                tracker.failed(FailureReason.INTERNAL, "an output could not be copied into the Object Store")
+            )
+            return
+        await self.publish_event(
+            JobSucceeded(job_id=tracker.ref.job_id, attempt=tracker.ref.attempt, backend_id=self.backend_id)
+        )
+        self.jobs_completed += 1
+
+    @staticmethod
+    def _failure_from_history(tracker: AttemptTracker, entry: HistoryEntry) -> EventBase | None:
+        if entry.succeeded or entry.status is None:
+            return None
+        for name, data in entry.status.messages:
+            if name == "execution_error":
+                return tracker.failed(
+                    FailureReason.NODE_ERROR,
+                    str(data.get("exception_message") or data.get("exception_type") or "node failed").strip(),
+                    node_id=data.get("node_id"),
+                    node_type=data.get("node_type"),
+                    details={"exception_type": data.get("exception_type", "")},
+                )
+            if name == "execution_interrupted":
+                if tracker.cancelled:
+                    return tracker.cancelled_event()
+                return tracker.failed(
+                    FailureReason.INTERRUPTED,
+                    "the prompt was interrupted on the server, not by the orchestrator",
+                    node_id=data.get("node_id"),
+                    node_type=data.get("node_type"),
+                )
+        return tracker.failed(FailureReason.NODE_ERROR, f"ComfyUI reports the prompt as {entry.status.status_str}")
+
+
+def _adopted_seq() -> int:
+    """Progress sequence numbers for an attempt followed by a new agent process: above any earlier process's."""
+    return int(time.time() * 1000)

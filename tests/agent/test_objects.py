@@ -1,0 +1,72 @@
+"""`natsutil.objects`: our fast artifact reader/writer and nats-py's ObjectStore read each other's objects."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from nats.js.api import ObjectMeta
+
+from orch_common.contracts import subjects
+from orch_common.natsutil import NatsServer
+from orch_common.natsutil.objects import (
+    CHUNK_SIZE,
+    ArtifactNotFoundError,
+    get_artifact,
+    put_artifact,
+)
+from tests.helpers.nats import nats_client
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 5 * CHUNK_SIZE + 17]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_what_put_artifact_writes_nats_py_reads_byte_for_byte(nats_server: NatsServer, size: int) -> None:
+    data = os.urandom(size)
+    key = f"job-a/1/9/{size}-out put (1).png"
+    async with nats_client(nats_server.url) as nc:
+        stored = await put_artifact(nc.jetstream(), key, data, "image/png", {"job_id": "job-a"})
+        assert stored.size == size and stored.chunks == -(-size // CHUNK_SIZE)
+        store = await nc.jetstream().object_store(subjects.ARTIFACTS_BUCKET)
+        result = await store.get(key)
+        assert result.data == data
+        assert result.info.headers == {"Content-Type": ["image/png"]}
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_what_nats_py_writes_get_artifact_reads_byte_for_byte(nats_server: NatsServer, size: int) -> None:
+    data = os.urandom(size)
+    key = f"nats-py/{size}.bin"
+    async with nats_client(nats_server.url) as nc:
+        store = await nc.jetstream().object_store(subjects.ARTIFACTS_BUCKET)
+        await store.put(key, data)
+        assert await get_artifact(nc.jetstream(), key) == (data, "application/octet-stream")
+        await store.put(
+            key + ".typed", data, meta=ObjectMeta(name=key + ".typed", headers={"Content-Type": "text/plain"})
+        )
+        assert await get_artifact(nc.jetstream(), key + ".typed") == (data, "text/plain")
+
+
+async def test_putting_a_key_again_replaces_the_object_and_drops_the_old_chunks(nats_server: NatsServer) -> None:
+    async with nats_client(nats_server.url) as nc:
+        js = nc.jetstream()
+        first = await put_artifact(js, "again/1", os.urandom(3 * CHUNK_SIZE), "image/png")
+        second = await put_artifact(js, "again/1", b"tiny", "text/plain")
+        assert await get_artifact(js, "again/1") == (b"tiny", "text/plain")
+        stream = f"OBJ_{subjects.ARTIFACTS_BUCKET}"
+        info = await js.stream_info(stream, subjects_filter=f"$O.{subjects.ARTIFACTS_BUCKET}.C.{first.nuid}")
+        assert not (info.state.subjects or {}), "the first version's chunks are purged"
+        assert second.sha256 != first.sha256
+
+
+async def test_a_missing_key_is_a_clear_not_found(nats_server: NatsServer) -> None:
+    async with nats_client(nats_server.url) as nc:
+        with pytest.raises(ArtifactNotFoundError, match="no artifact 'nope/1'"):
+            await get_artifact(nc.jetstream(), "nope/1")
+        store = await nc.jetstream().object_store(subjects.ARTIFACTS_BUCKET)
+        await put_artifact(nc.jetstream(), "deleted/1", b"x")
+        await store.delete("deleted/1")
+        with pytest.raises(ArtifactNotFoundError):
+            await get_artifact(nc.jetstream(), "deleted/1")
