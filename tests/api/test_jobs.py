@@ -89,7 +89,7 @@ async def test_a_good_submission_puts_exactly_one_job_submitted_in_the_stream(ap
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
     sub = await js.subscribe(_all_of(job_id), ordered_consumer=True)
-    msg = await sub.next_msg(timeout=5)
+    msg = await sub.next_msg(timeout=15)
     event = parse_event(msg.data)
     assert event.type == "job.submitted" and event.job_id == job_id
     assert event.required_classes == ["EmptyImage", "ImageBlur", "ImageInvert", "SaveImage"]
@@ -156,3 +156,23 @@ async def test_bad_query_parameters_get_the_stable_error_shape(api: ApiServer) -
     assert response.status_code == 422
     assert response.json()["detail"]["code"] == "invalid_request" and "state" in response.json()["detail"]["message"]
     assert wrong_method.status_code == 405 and wrong_method.json()["detail"]["code"] == "method_not_allowed"
+
+
+async def test_a_retried_submission_with_the_same_idempotency_key_is_one_job(api: ApiServer, nc: Client) -> None:
+    headers = {"Idempotency-Key": "client-42-attempt"}
+    async with api.client() as http:
+        first = await http.post("/api/jobs", json={"workflow": BASIC}, headers=headers)
+        second = await http.post("/api/jobs", json={"workflow": BASIC}, headers=headers)
+    assert first.status_code == second.status_code == 202
+    job_id = first.json()["id"]
+    assert second.json()["id"] == job_id
+    stored = await nc.jetstream().stream_info(subjects.EVENTS_STREAM, subjects_filter=_all_of(job_id))
+    assert stored.state.subjects == {subjects.job_event(job_id, "submitted"): 1}
+
+
+async def test_a_deleted_registration_no_longer_counts_as_a_backend(api: ApiServer, nc: Client) -> None:
+    await register_backend(nc, "gpu-gone", "http://127.0.0.1:9", BASIC_CLASSES)
+    kv = await nc.jetstream().key_value(subjects.BACKENDS_BUCKET)
+    await kv.delete("gpu-gone")
+    detail = await _refused(api, nc, 422, json={"workflow": BASIC, "backend": "gpu-gone"})
+    assert detail["code"] == "unknown_backend"

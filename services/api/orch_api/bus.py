@@ -42,6 +42,8 @@ class Bus:
     async def rpc(self, verb: RpcVerb, request: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
         """Ask the scheduler; return the reply's `result` or raise NotFound / BadRequest / SchedulerUnavailable."""
         payload = json.dumps(request or {}, default=str).encode()
+        if not self.nc.is_connected:
+            raise Unavailable("NATS is not connected (reconnecting)", code="nats_unavailable")
         try:
             msg = await self.nc.request(subjects.rpc(verb.value), payload, timeout=timeout or self.rpc_timeout)
         except NoRespondersError:
@@ -66,6 +68,8 @@ class Bus:
     async def publish(self, event: EventBase) -> PubAck:
         """Publish a durable event and wait for JetStream's ack (a duplicate `event_id` is acked as duplicate)."""
         data = event.model_dump_json().encode()
+        if not self.nc.is_connected:
+            raise Unavailable("NATS is not connected (reconnecting); nothing was recorded", code="nats_unavailable")
         limit = self.nc.max_payload
         if limit and len(data) > limit:
             raise PayloadTooLarge(

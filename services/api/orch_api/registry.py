@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError, NotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
 from orch_api.bus import Bus
@@ -71,15 +71,21 @@ def parse_registration(key: str, raw: bytes) -> BackendRecord | None:
 
 
 async def read_registrations(bus: Bus) -> dict[str, BackendRecord]:
-    """Every backend whose registration is live in the KV bucket, by backend id."""
+    """Every backend whose registration is live in the KV bucket, by backend id.
+
+    The keys come from one `stream_info` of the bucket's stream (no consumer is created per call); expired
+    entries are gone from the stream, deleted ones are skipped.
+    """
+    prefix = f"$KV.{subjects.BACKENDS_BUCKET}."
     try:
         kv = await bus.js.key_value(subjects.BACKENDS_BUCKET)
-        keys = await kv.keys()
-    except (NoKeysError, BucketNotFoundError, NotFoundError):
+        info = await bus.js.stream_info(f"KV_{subjects.BACKENDS_BUCKET}", subjects_filter=f"{prefix}>")
+    except (BucketNotFoundError, NotFoundError):
         return {}
     except (NatsTimeoutError, TimeoutError):
         log.warning("reading %s timed out", subjects.BACKENDS_BUCKET)
         return {}
+    keys = sorted(subject[len(prefix) :] for subject in (info.state.subjects or {}))
     found: dict[str, BackendRecord] = {}
     for key in keys:
         try:

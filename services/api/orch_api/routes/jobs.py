@@ -53,6 +53,18 @@ def _parse_submission(body: Any) -> SubmitJob:
         raise Unprocessable(f"invalid submission: {_explain(exc)}", code="invalid_submission") from None
 
 
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f0c1c36-51f4-4d0e-9a57-8f4a3b1f2e10")
+
+
+def _job_id(idempotency_key: str | None) -> str:
+    """A fresh id, or one derived from the client's `Idempotency-Key` so a retried submission is the same job."""
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    if not idempotency_key.strip() or len(idempotency_key) > 200:
+        raise BadRequest("`Idempotency-Key` must be 1 to 200 characters", code="bad_idempotency_key")
+    return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, idempotency_key).hex
+
+
 @router.post("", status_code=202, summary="Submit a job")
 async def submit_job(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JSONResponse:
     body = await read_json(request, ctx.settings.max_body_bytes)
@@ -66,7 +78,7 @@ async def submit_job(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JS
         ui_workflow, workflow = workflow, await ctx.object_infos.convert(workflow, target)
     classes = check_api_prompt(workflow)
     check_capable(classes, backends, submission.backend)
-    job_id = uuid.uuid4().hex
+    job_id = _job_id(request.headers.get("idempotency-key"))
     event = JobSubmitted(
         job_id=job_id,
         workflow=workflow,
