@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from collections import deque
@@ -25,7 +26,7 @@ class SimServer:
 
     def __init__(self, config: SimConfig, nodes: NodeSet | None = None) -> None:
         self.config = config
-        self.faults: Faults = config.faults
+        self.faults: Faults = dataclasses.replace(config.faults)
         self.nodes = nodes if nodes is not None else load_nodeset()
         root = config.data_dir.resolve()
         self.root = root
@@ -57,8 +58,14 @@ class SimServer:
         self.hub.close_all()
 
     async def restart(self) -> None:
-        """Queue, history, cache and loaded model gone, sockets closed; files on disk stay."""
+        """Queue, history, cache and loaded model gone, sockets closed, faults and pacing back to the
+        start-up options (as a process restarted with the same flags would be); files on disk stay."""
         await self.runner.stop()
+        for name, value in dataclasses.asdict(self.config.faults).items():
+            setattr(self.faults, name, value)
+        self.state.speed = self.config.speed
+        self.state.step_seconds = self.config.step_seconds
+        self.state.model_load_seconds = self.config.model_load_seconds
         self.queue.wipe()
         self.runner.cache.clear()
         self.runner.interrupt.clear()

@@ -1,10 +1,11 @@
 """The sim's own control API under `/sim/*`, for tests and benchmarks (not part of ComfyUI).
 
 - `GET /sim/state`: queue, running prompt, loaded model, faults, restarts, pid.
-- `POST /sim/faults`: `{"fail_at_node", "hang_at_node", "crash_after_steps", "slow_object_info", "speed"}`;
-  any key given replaces that setting (null clears it). Answers the new faults; 400 on a bad value.
+- `POST /sim/faults`: `{"fail_at_node", "hang_at_node", "crash_after_steps", "slow_object_info"}` and the
+  pacing `{"speed", "step_seconds", "model_load_seconds"}`; any key given replaces that setting (null clears
+  a fault). Answers the new faults; 400 naming the bad key or value.
 - `POST /sim/restart`: like a ComfyUI restart without losing the process: queue, history, node cache and
-  loaded model wiped, every socket closed; files on disk stay.
+  loaded model wiped, every socket closed, faults and pacing back to the start-up options; files stay.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def _state(request: Request) -> dict[str, Any]:
         "history_size": len(sim.queue.history),
         "loaded_checkpoint": sim.state.loaded_checkpoint,
         "speed": sim.state.speed,
+        "step_seconds": sim.state.step_seconds,
+        "model_load_seconds": sim.state.model_load_seconds,
         "faults": dataclasses.asdict(sim.faults),
         "clients": sorted(sim.hub.clients),
         "restarts": sim.restarts,
@@ -66,7 +69,8 @@ async def post_faults(request: Request) -> Response:
         body = json.loads(await request.body() or b"{}")
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
-        unknown = set(body) - {"fail_at_node", "hang_at_node", "crash_after_steps", "slow_object_info", "speed"}
+        unknown = set(body) - {"fail_at_node", "hang_at_node", "crash_after_steps", "slow_object_info", "speed",
+                               "step_seconds", "model_load_seconds"}
         if unknown:
             raise ValueError(f"unknown fault setting(s): {sorted(unknown)}")
         faults = sim.faults
@@ -86,6 +90,12 @@ async def post_faults(request: Request) -> Response:
             if speed is None or speed <= 0:
                 raise ValueError("speed must be positive")
             sim.state.speed = speed
+        for pacing in ("step_seconds", "model_load_seconds"):
+            if pacing in body:
+                seconds = _optional(body, pacing, float)
+                if seconds is None or seconds < 0:
+                    raise ValueError(f"{pacing} must be a number of seconds >= 0")
+                setattr(sim.state, pacing, seconds)
     except ValueError as exc:
         return json_response({"error": str(exc)}, status=400)
     return json_response(dataclasses.asdict(sim.faults))

@@ -1,4 +1,5 @@
-"""One real `orch sim` process per test module; `sim` wipes its state (POST /sim/restart) before each test."""
+"""One real `orch sim` process per test module; `sim` wipes its state, faults and pacing included
+(POST /sim/restart), before each test."""
 
 from __future__ import annotations
 
@@ -20,6 +21,4 @@ def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess
 def sim(sim_process: SimProcess) -> SimProcess:
     response = httpx.post(f"{sim_process.url}/sim/restart", timeout=10)
     assert response.status_code == 200, response.text
-    httpx.post(f"{sim_process.url}/sim/faults", json={"fail_at_node": None, "hang_at_node": None,
-                                                      "crash_after_steps": None, "slow_object_info": 0}, timeout=10)
     return sim_process

@@ -52,7 +52,18 @@ async def test_slow_object_info_delays_only_object_info(sim: SimProcess) -> None
         assert (await client.get("/object_info/ImageBlur", timeout=5)).status_code == 200
 
 
-@pytest.mark.parametrize("faults", [{"crash_after_steps": "three"}, {"speed": 0}, {"nonsense": 1}, [1]])
+async def test_pacing_can_change_at_run_time_and_a_restart_restores_the_start_up_options(sim: SimProcess) -> None:
+    await set_faults(sim.url, speed=4, step_seconds=0.2, model_load_seconds=1.5)
+    state = (await http(sim.url, "GET", "/sim/state")).json()
+    assert (state["speed"], state["step_seconds"], state["model_load_seconds"]) == (4, 0.2, 1.5)
+    await set_faults(sim.url, hang_at_node="3")
+    state = (await http(sim.url, "POST", "/sim/restart")).json()
+    assert (state["speed"], state["step_seconds"], state["model_load_seconds"]) == (1, 0.05, 0)
+    assert state["faults"]["hang_at_node"] is None
+
+
+@pytest.mark.parametrize("faults", [{"crash_after_steps": "three"}, {"speed": 0}, {"nonsense": 1}, [1],
+                                    {"step_seconds": -1}, {"model_load_seconds": None}])
 async def test_bad_fault_settings_are_refused_with_the_reason(sim: SimProcess, faults: Any) -> None:
     response = await http(sim.url, "POST", "/sim/faults", json=faults)
     assert response.status_code == 400
