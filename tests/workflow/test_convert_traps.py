@@ -364,3 +364,86 @@ def test_a_link_id_that_does_not_exist_is_an_error_with_a_path(graph, idx):
     with pytest.raises(ConversionError) as info:
         convert_ui_to_api(data, idx)
     assert info.value.path == "nodes[0]" and "99" in info.value.message
+
+
+def test_an_int_named_seed_gets_a_control_widget_even_without_the_option(graph, idx):
+    """Legacy frontend convention kept in 1.27: INT inputs named seed/noise_seed get a control widget."""
+    slots = [s.name for s in idx["TrainLoraNode"].widget_slots]
+    assert slots[slots.index("seed") + 1] == "control_after_generate"
+
+
+def test_a_primitive_without_a_saved_value_leaves_its_target_alone(graph, idx):
+    image_chain(graph)
+    graph.node(2, "ImageBlur", [3, 1.5], inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
+               outputs=[("IMAGE", "IMAGE")], widget_inputs=("blur_radius",))
+    graph.node(7, "PrimitiveNode", None, outputs=[("INT", "INT")])
+    graph.link(7, 0, 2, "blur_radius", "INT")
+    assert convert_ui_to_api(graph.build(), idx)["2"]["inputs"]["blur_radius"] == 3
+
+
+def test_a_remote_combo_carries_its_refresh_widgets(graph, idx):
+    """LoadImageOutput: combo, the auto-refresh toggle (serialize: false), the refresh button, upload.
+
+    Read from the frontend 1.27.10 source: the refresh button is a plain button without serialize: false,
+    so graphToPrompt emits ``"refresh": "refresh"`` (the backend ignores unknown inputs). Not verified
+    against a live browser.
+    """
+    graph.node(1, "LoadImageOutput", ["out.png [output]", False, "refresh", "image"])
+    assert convert_ui_to_api(graph.build(), idx)["1"]["inputs"] == {"image": "out.png [output]",
+                                                                      "refresh": "refresh"}
+
+
+def test_legacy_values_saved_for_force_inputs_are_dropped_when_the_count_matches(graph, idx):
+    """migrateWidgetsValues: old saves stored a value for forceInput inputs; the frontend drops them."""
+    graph.node(4, "SaveLoRANode", ["loras/x", 100], inputs=[("lora", "LORA_MODEL"), ("steps", "INT")])
+    assert convert_ui_to_api(graph.build(), idx)["4"]["inputs"] == {"prefix": "loras/x"}
+
+
+def test_fewer_values_than_widgets_leaves_the_rest_at_their_defaults(graph, idx):
+    """The frontend assigns widgets_values positionally and keeps defaults for the remainder."""
+    graph.node(3, "KSampler", [5])
+    inputs = convert_ui_to_api(graph.build(), idx)["3"]["inputs"]
+    assert inputs["seed"] == 5 and inputs["steps"] == 20 and inputs["sampler_name"] == "euler"
+
+
+def test_a_muted_subgraph_instance_still_emits_its_inner_nodes(graph, idx):
+    """Frontend 1.27.10 flattens subgraph instances without looking at the instance's mode
+    (SubgraphNode.getInnerNodes), so the inner nodes still run; we mirror that. A later frontend
+    may change this."""
+    sub = blur_subgraph()
+    graph.subgraphs.append(sub)
+    image_chain(graph)
+    graph.node(5, sub["id"], [9], inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE")], mode=2)
+    graph.link(1, 0, 5, "image", "IMAGE")
+    graph.link(5, 0, 9, "images", "IMAGE")
+    out = convert_ui_to_api(graph.build(), idx)
+    assert out["5:1"]["inputs"]["image"] == ["1", 0]
+    assert out["9"]["inputs"]["images"] == ["5:1", 0]
+
+
+def test_a_bypassed_subgraph_instance_passes_its_matching_input_through(graph, idx):
+    sub = blur_subgraph()
+    graph.subgraphs.append(sub)
+    image_chain(graph)
+    graph.node(5, sub["id"], [9], inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE")], mode=4)
+    graph.link(1, 0, 5, "image", "IMAGE")
+    graph.link(5, 0, 9, "images", "IMAGE")
+    assert convert_ui_to_api(graph.build(), idx)["9"]["inputs"]["images"] == ["1", 0]
+
+
+def test_a_muted_node_of_an_unknown_class_is_not_an_error(graph, idx):
+    """Muted and bypassed nodes never reach the server, so a class it lacks does not matter."""
+    image_chain(graph)
+    graph.node(30, "SomeCustomPackNode", [1], mode=2)
+    graph.node(31, "OtherPackNode", [1], mode=4, inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE")])
+    graph.link(1, 0, 31, "image", "IMAGE")
+    graph.link(31, 0, 9, "images", "IMAGE")
+    out = convert_ui_to_api(graph.build(), idx)
+    assert set(out) == {"1", "9"} and out["9"]["inputs"]["images"] == ["1", 0]
+
+
+def test_a_dynamic_prompt_is_sent_as_written(graph, idx):
+    """The frontend resolves {a|b} and strips comments in JavaScript at queue time; a Python converter
+    cannot reproduce that randomness, so the text is passed through unchanged."""
+    graph.node(6, "CLIPTextEncode", ["a {red|blue} fox // comment"], inputs=[("clip", "CLIP")])
+    assert convert_ui_to_api(graph.build(), idx)["6"]["inputs"]["text"] == "a {red|blue} fox // comment"

@@ -141,10 +141,10 @@ class _Converter:
             return
         if ex.info is None:
             ex.inputs = [_Slot(i.name, i.type, i.link) for i in ex.node.inputs]
-            if ex.node.type == "PrimitiveNode":
-                values = ex.node.widgets_values
-                value = values[0] if isinstance(values, list) and values else None
-                ex.widgets = [_Widget("value", value, in_api=False)]
+            values = ex.node.widgets_values
+            if ex.node.type == "PrimitiveNode" and isinstance(values, list) and values:
+                # Without a saved value the primitive adopts its target's value: nothing to push.
+                ex.widgets = [_Widget("value", values[0], in_api=False)]
             return
         known = set()
         for spec in ex.info.socket_order():
