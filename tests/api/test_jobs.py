@@ -176,3 +176,8 @@ async def test_a_deleted_registration_no_longer_counts_as_a_backend(api: ApiServ
     await kv.delete("gpu-gone")
     detail = await _refused(api, nc, 422, json={"workflow": BASIC, "backend": "gpu-gone"})
     assert detail["code"] == "unknown_backend"
+
+
+async def test_a_comfyui_prompt_body_gets_a_hint(api: ApiServer, nc: Client) -> None:
+    detail = await _refused(api, nc, 422, json={"workflow": {"prompt": BASIC, "client_id": "x"}})
+    assert "`prompt`" in str(detail["message"])

@@ -29,6 +29,8 @@ def check_api_prompt(workflow: Any) -> list[str]:
         raise NotApiPrompt(f"`workflow` must be a JSON object of nodes, got a JSON {type(workflow).__name__}")
     if not workflow:
         raise NotApiPrompt("`workflow` has no nodes")
+    if isinstance(workflow.get("prompt"), Mapping) and "class_type" not in workflow["prompt"]:
+        raise NotApiPrompt("`workflow` looks like a ComfyUI /prompt body: send the value of its `prompt` as `workflow`")
     problems: list[str] = []
     classes: set[str] = set()
     for node_id, node in workflow.items():
