@@ -42,14 +42,31 @@ class Graph:
         self.extra: dict[str, Any] = {}
         self.subgraphs: list[dict[str, Any]] = []
 
-    def node(self, node_id: int | str, type_: str, values: Any = None, *, inputs: list[tuple[str, str]] = (),
-             outputs: list[tuple[str, str]] = (), mode: int = 0, title: str | None = None,
-             widget_inputs: tuple[str, ...] = ()) -> dict[str, Any]:
+    def node(
+        self,
+        node_id: int | str,
+        type_: str,
+        values: Any = None,
+        *,
+        inputs: list[tuple[str, str]] = (),
+        outputs: list[tuple[str, str]] = (),
+        mode: int = 0,
+        title: str | None = None,
+        widget_inputs: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
         node: dict[str, Any] = {
-            "id": node_id, "type": type_, "mode": mode, "pos": [0, 0], "size": [100, 100], "flags": {},
-            "order": len(self.nodes), "properties": {},
-            "inputs": [{"name": n, "type": t, "link": None, **({"widget": {"name": n}} if n in widget_inputs else {})}
-                       for n, t in inputs],
+            "id": node_id,
+            "type": type_,
+            "mode": mode,
+            "pos": [0, 0],
+            "size": [100, 100],
+            "flags": {},
+            "order": len(self.nodes),
+            "properties": {},
+            "inputs": [
+                {"name": n, "type": t, "link": None, **({"widget": {"name": n}} if n in widget_inputs else {})}
+                for n, t in inputs
+            ],
             "outputs": [{"name": n, "type": t, "links": []} for n, t in outputs],
         }
         if values is not None:
@@ -70,9 +87,16 @@ class Graph:
         return link_id
 
     def build(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"last_node_id": len(self.nodes), "last_link_id": len(self.links),
-                                "nodes": self.nodes, "links": self.links, "groups": [], "config": {},
-                                "extra": self.extra, "version": 0.4}
+        data: dict[str, Any] = {
+            "last_node_id": len(self.nodes),
+            "last_link_id": len(self.links),
+            "nodes": self.nodes,
+            "links": self.links,
+            "groups": [],
+            "config": {},
+            "extra": self.extra,
+            "version": 0.4,
+        }
         if self.subgraphs:
             data["definitions"] = {"subgraphs": self.subgraphs}
         return data

@@ -13,8 +13,9 @@ DEFAULT = FIXTURES / "workflows" / "ui_default.json"
 
 
 def orch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orch_cli", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "orch_cli", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
 
 
 def test_convert_prints_the_api_prompt_to_stdout():

@@ -77,5 +77,15 @@ def test_the_default_workflow_matches_what_the_frontend_queues(index):
     data = json.loads((FIXTURES / "workflows" / "ui_default.json").read_text())
     prompt = convert_ui_to_api(data, index)
     sampler = next(n for n in prompt.values() if n["class_type"] == "KSampler")
-    assert set(sampler["inputs"]) == {"seed", "steps", "cfg", "sampler_name", "scheduler", "denoise", "model",
-                                      "positive", "negative", "latent_image"}
+    assert set(sampler["inputs"]) == {
+        "seed",
+        "steps",
+        "cfg",
+        "sampler_name",
+        "scheduler",
+        "denoise",
+        "model",
+        "positive",
+        "negative",
+        "latent_image",
+    }

@@ -14,21 +14,38 @@ from tests.workflow.conftest import OBJECT_INFO_BYTES, Graph
 
 EXTRA_CLASSES: dict[str, Any] = {
     "ComboWithControl": {
-        "input": {"required": {"image": ["IMAGE"], "pick": [["a", "b", "c"], {"control_after_generate": True}],
-                               "strength": ["FLOAT", {"default": 1.0}]}},
-        "output": ["IMAGE"], "output_name": ["IMAGE"], "name": "ComboWithControl", "display_name": "Combo+Ctl",
+        "input": {
+            "required": {
+                "image": ["IMAGE"],
+                "pick": [["a", "b", "c"], {"control_after_generate": True}],
+                "strength": ["FLOAT", {"default": 1.0}],
+            }
+        },
+        "output": ["IMAGE"],
+        "output_name": ["IMAGE"],
+        "name": "ComboWithControl",
+        "display_name": "Combo+Ctl",
     },
     "Mix": {
         "input": {"required": {"a": ["LATENT"], "b": ["IMAGE"], "c": ["IMAGE,MASK"]}},
-        "output": ["IMAGE"], "output_name": ["IMAGE"], "name": "Mix", "display_name": "Mix",
+        "output": ["IMAGE"],
+        "output_name": ["IMAGE"],
+        "name": "Mix",
+        "display_name": "Mix",
     },
     "NeedsMask": {
-        "input": {"required": {"mask": ["MASK"]}}, "output": [], "name": "NeedsMask", "display_name": "NeedsMask",
+        "input": {"required": {"mask": ["MASK"]}},
+        "output": [],
+        "name": "NeedsMask",
+        "display_name": "NeedsMask",
         "output_node": True,
     },
     "DictWidgets": {
         "input": {"required": {"alpha": ["INT", {"default": 1}], "beta": ["STRING", {}]}},
-        "output": [], "name": "DictWidgets", "display_name": "DictWidgets", "output_node": True,
+        "output": [],
+        "name": "DictWidgets",
+        "display_name": "DictWidgets",
+        "output_node": True,
     },
 }
 
@@ -46,12 +63,26 @@ def image_chain(g: Graph) -> None:
 
 
 def test_widget_values_map_to_inputs_in_object_info_order_skipping_sockets(graph, idx):
-    graph.node(3, "KSampler", [42, "fixed", 20, 7.5, "euler", "normal", 0.5],
-               inputs=[("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
-                       ("latent_image", "LATENT")])
+    graph.node(
+        3,
+        "KSampler",
+        [42, "fixed", 20, 7.5, "euler", "normal", 0.5],
+        inputs=[
+            ("model", "MODEL"),
+            ("positive", "CONDITIONING"),
+            ("negative", "CONDITIONING"),
+            ("latent_image", "LATENT"),
+        ],
+    )
     out = convert_ui_to_api(graph.build(), idx)
-    assert out["3"]["inputs"] == {"seed": 42, "steps": 20, "cfg": 7.5, "sampler_name": "euler",
-                                  "scheduler": "normal", "denoise": 0.5}
+    assert out["3"]["inputs"] == {
+        "seed": 42,
+        "steps": 20,
+        "cfg": 7.5,
+        "sampler_name": "euler",
+        "scheduler": "normal",
+        "denoise": 0.5,
+    }
 
 
 def test_the_hidden_control_value_after_a_seed_never_reaches_the_prompt(graph, idx):
@@ -90,8 +121,14 @@ def test_a_force_input_has_no_widget_value(graph, idx):
 
 def test_a_widget_converted_to_a_linked_input_takes_the_link(graph, idx):
     image_chain(graph)
-    graph.node(2, "ImageBlur", [3, 1.5], inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
-               outputs=[("IMAGE", "IMAGE")], widget_inputs=("blur_radius",))
+    graph.node(
+        2,
+        "ImageBlur",
+        [3, 1.5],
+        inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
+        outputs=[("IMAGE", "IMAGE")],
+        widget_inputs=("blur_radius",),
+    )
     graph.node(7, "PrimitiveInt", [5, "fixed"], outputs=[("INT", "INT")])
     graph.link(1, 0, 2, "image", "IMAGE")
     graph.link(7, 0, 2, "blur_radius", "INT")
@@ -103,10 +140,17 @@ def test_a_widget_converted_to_a_linked_input_takes_the_link(graph, idx):
 
 def test_a_primitive_node_pushes_its_value_into_every_target_and_disappears(graph, idx):
     image_chain(graph)
-    graph.node(2, "ImageBlur", [3, 1.5], inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
-               outputs=[("IMAGE", "IMAGE")], widget_inputs=("blur_radius",))
-    graph.node(6, "EmptyImage", [8, 8, 1, 0], inputs=[("width", "INT")], widget_inputs=("width",),
-               outputs=[("IMAGE", "IMAGE")])
+    graph.node(
+        2,
+        "ImageBlur",
+        [3, 1.5],
+        inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
+        outputs=[("IMAGE", "IMAGE")],
+        widget_inputs=("blur_radius",),
+    )
+    graph.node(
+        6, "EmptyImage", [8, 8, 1, 0], inputs=[("width", "INT")], widget_inputs=("width",), outputs=[("IMAGE", "IMAGE")]
+    )
     graph.node(7, "PrimitiveNode", [11, "fixed"], outputs=[("INT", "INT")])
     graph.link(1, 0, 2, "image", "IMAGE")
     graph.link(7, 0, 2, "blur_radius", "INT")
@@ -121,8 +165,14 @@ def test_a_primitive_node_pushes_its_value_into_every_target_and_disappears(grap
 def test_legacy_reroute_nodes_are_followed_also_by_primitive_values(graph, idx):
     image_chain(graph)
     graph.node(4, "Reroute", None, inputs=[("", "*")], outputs=[("", "IMAGE")])
-    graph.node(2, "ImageBlur", [3, 1.5], inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
-               outputs=[("IMAGE", "IMAGE")], widget_inputs=("blur_radius",))
+    graph.node(
+        2,
+        "ImageBlur",
+        [3, 1.5],
+        inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
+        outputs=[("IMAGE", "IMAGE")],
+        widget_inputs=("blur_radius",),
+    )
     graph.node(7, "PrimitiveNode", [9], outputs=[("INT", "INT")])
     graph.node(8, "Reroute", None, inputs=[("", "*")], outputs=[("", "INT")])
     graph.link(1, 0, 4, "", "IMAGE")
@@ -141,8 +191,10 @@ def test_legacy_reroute_nodes_are_followed_also_by_primitive_values(graph, idx):
 def test_native_reroutes_on_links_do_not_change_the_connection(graph, idx):
     image_chain(graph)
     link = graph.link(1, 0, 9, "images", "IMAGE")
-    graph.extra["reroutes"] = [{"id": 1, "pos": [0, 0], "linkIds": [link]},
-                               {"id": 2, "parentId": 1, "pos": [5, 5], "linkIds": [link]}]
+    graph.extra["reroutes"] = [
+        {"id": 1, "pos": [0, 0], "linkIds": [link]},
+        {"id": 2, "parentId": 1, "pos": [5, 5], "linkIds": [link]},
+    ]
     graph.extra["linkExtensions"] = [{"id": link, "parentId": 2}]
     assert convert_ui_to_api(graph.build(), idx)["9"]["inputs"]["images"] == ["1", 0]
 
@@ -152,8 +204,10 @@ def test_schema_1_object_links_with_parent_reroutes_convert(graph, idx):
     graph.link(1, 0, 9, "images", "IMAGE")
     data = graph.build()
     data["version"] = 1
-    data["links"] = [dict(zip(["id", "origin_id", "origin_slot", "target_id", "target_slot", "type"], ln,
-                              strict=True), parentId=3) for ln in data["links"]]
+    data["links"] = [
+        dict(zip(["id", "origin_id", "origin_slot", "target_id", "target_slot", "type"], ln, strict=True), parentId=3)
+        for ln in data["links"]
+    ]
     data["reroutes"] = [{"id": 3, "pos": [1, 1], "linkIds": [1]}]
     data["state"] = {"lastNodeId": 9, "lastLinkId": 1, "lastGroupId": 0, "lastRerouteId": 3}
     assert convert_ui_to_api(data, idx)["9"]["inputs"]["images"] == ["1", 0]
@@ -189,12 +243,25 @@ def test_a_bypassed_node_passes_the_same_slot_through(graph, idx):
 def test_a_bypassed_node_with_two_outputs_keeps_negative_on_negative(graph, idx):
     graph.node(6, "CLIPTextEncode", ["pos"], outputs=[("CONDITIONING", "CONDITIONING")])
     graph.node(7, "CLIPTextEncode", ["neg"], outputs=[("CONDITIONING", "CONDITIONING")])
-    graph.node(8, "ControlNetApplyAdvanced", [1, 0, 1], mode=4,
-               inputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("control_net", "CONTROL_NET"),
-                       ("image", "IMAGE")],
-               outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")])
-    graph.node(3, "KSampler", [1, "fixed", 20, 8, "euler", "normal", 1],
-               inputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")])
+    graph.node(
+        8,
+        "ControlNetApplyAdvanced",
+        [1, 0, 1],
+        mode=4,
+        inputs=[
+            ("positive", "CONDITIONING"),
+            ("negative", "CONDITIONING"),
+            ("control_net", "CONTROL_NET"),
+            ("image", "IMAGE"),
+        ],
+        outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")],
+    )
+    graph.node(
+        3,
+        "KSampler",
+        [1, "fixed", 20, 8, "euler", "normal", 1],
+        inputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")],
+    )
     graph.link(6, 0, 8, "positive", "CONDITIONING")
     graph.link(7, 0, 8, "negative", "CONDITIONING")
     graph.link(8, 0, 3, "positive", "CONDITIONING")
@@ -208,8 +275,14 @@ def test_a_bypassed_node_uses_the_first_exact_type_then_the_first_compatible(gra
     g.node(1, "EmptyLatentImage", [8, 8, 1], outputs=[("LATENT", "LATENT")])
     g.node(2, "EmptyImage", [8, 8, 1, 0], outputs=[("IMAGE", "IMAGE")])
     g.node(3, "SolidMask", [1.0, 8, 8], outputs=[("MASK", "MASK")])
-    g.node(4, "Mix", None, mode=4, inputs=[("a", "LATENT"), ("b", "IMAGE"), ("c", "IMAGE,MASK")],
-           outputs=[("IMAGE", "IMAGE")])
+    g.node(
+        4,
+        "Mix",
+        None,
+        mode=4,
+        inputs=[("a", "LATENT"), ("b", "IMAGE"), ("c", "IMAGE,MASK")],
+        outputs=[("IMAGE", "IMAGE")],
+    )
     g.node(9, "SaveImage", ["x"], inputs=[("images", "IMAGE")])
     g.node(10, "NeedsMask", None, inputs=[("mask", "MASK")])
     g.link(1, 0, 4, "a", "LATENT")
@@ -224,8 +297,9 @@ def test_a_bypassed_node_uses_the_first_exact_type_then_the_first_compatible(gra
 
 def test_a_bypassed_node_without_a_matching_input_drops_the_consumer_input(graph, idx):
     graph.node(1, "EmptyLatentImage", [8, 8, 1], outputs=[("LATENT", "LATENT")])
-    graph.node(2, "VAEDecode", None, mode=4, inputs=[("samples", "LATENT"), ("vae", "VAE")],
-               outputs=[("IMAGE", "IMAGE")])
+    graph.node(
+        2, "VAEDecode", None, mode=4, inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")]
+    )
     graph.node(9, "SaveImage", ["x"], inputs=[("images", "IMAGE")])
     graph.link(1, 0, 2, "samples", "LATENT")
     graph.link(2, 0, 9, "images", "IMAGE")
@@ -234,8 +308,9 @@ def test_a_bypassed_node_without_a_matching_input_drops_the_consumer_input(graph
 
 def test_an_any_type_consumer_takes_the_same_slot_of_a_bypassed_node(graph, idx):
     graph.node(1, "EmptyLatentImage", [8, 8, 1], outputs=[("LATENT", "LATENT")])
-    graph.node(2, "VAEDecode", None, mode=4, inputs=[("samples", "LATENT"), ("vae", "VAE")],
-               outputs=[("IMAGE", "IMAGE")])
+    graph.node(
+        2, "VAEDecode", None, mode=4, inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")]
+    )
     graph.node(9, "PreviewAny", None, inputs=[("source", "*")])
     graph.link(1, 0, 2, "samples", "LATENT")
     graph.link(2, 0, 9, "source", "IMAGE")
@@ -244,20 +319,38 @@ def test_an_any_type_consumer_takes_the_same_slot_of_a_bypassed_node(graph, idx)
 
 def blur_subgraph(sub_id: str = "11111111-1111-4111-8111-111111111111") -> dict[str, Any]:
     return {
-        "id": sub_id, "version": 1, "name": "blur", "revision": 0, "state": {},
-        "inputNode": {"id": -10, "bounding": [0, 0, 1, 1]}, "outputNode": {"id": -20, "bounding": [0, 0, 1, 1]},
-        "inputs": [{"id": "i1", "name": "image", "type": "IMAGE", "linkIds": [101]},
-                   {"id": "i2", "name": "blur_radius", "type": "INT", "linkIds": [102]}],
+        "id": sub_id,
+        "version": 1,
+        "name": "blur",
+        "revision": 0,
+        "state": {},
+        "inputNode": {"id": -10, "bounding": [0, 0, 1, 1]},
+        "outputNode": {"id": -20, "bounding": [0, 0, 1, 1]},
+        "inputs": [
+            {"id": "i1", "name": "image", "type": "IMAGE", "linkIds": [101]},
+            {"id": "i2", "name": "blur_radius", "type": "INT", "linkIds": [102]},
+        ],
         "outputs": [{"id": "o1", "name": "IMAGE", "type": "IMAGE", "linkIds": [103]}],
         "widgets": [],
-        "nodes": [{"id": 1, "type": "ImageBlur", "mode": 0, "order": 0,
-                   "inputs": [{"name": "image", "type": "IMAGE", "link": 101},
-                              {"name": "blur_radius", "type": "INT", "link": 102, "widget": {"name": "blur_radius"}}],
-                   "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [103]}],
-                   "widgets_values": [2, 0.7]}],
-        "links": [{"id": 101, "origin_id": -10, "origin_slot": 0, "target_id": 1, "target_slot": 0, "type": "IMAGE"},
-                  {"id": 102, "origin_id": -10, "origin_slot": 1, "target_id": 1, "target_slot": 1, "type": "INT"},
-                  {"id": 103, "origin_id": 1, "origin_slot": 0, "target_id": -20, "target_slot": 0, "type": "IMAGE"}],
+        "nodes": [
+            {
+                "id": 1,
+                "type": "ImageBlur",
+                "mode": 0,
+                "order": 0,
+                "inputs": [
+                    {"name": "image", "type": "IMAGE", "link": 101},
+                    {"name": "blur_radius", "type": "INT", "link": 102, "widget": {"name": "blur_radius"}},
+                ],
+                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [103]}],
+                "widgets_values": [2, 0.7],
+            }
+        ],
+        "links": [
+            {"id": 101, "origin_id": -10, "origin_slot": 0, "target_id": 1, "target_slot": 0, "type": "IMAGE"},
+            {"id": 102, "origin_id": -10, "origin_slot": 1, "target_id": 1, "target_slot": 1, "type": "INT"},
+            {"id": 103, "origin_id": 1, "origin_slot": 0, "target_id": -20, "target_slot": 0, "type": "IMAGE"},
+        ],
         "groups": [],
     }
 
@@ -280,8 +373,14 @@ def test_a_linked_subgraph_input_takes_the_outer_link(graph, idx):
     graph.subgraphs.append(sub)
     image_chain(graph)
     graph.node(7, "PrimitiveInt", [4, "fixed"], outputs=[("INT", "INT")])
-    graph.node(5, sub["id"], [9], inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
-               outputs=[("IMAGE", "IMAGE")], widget_inputs=("blur_radius",))
+    graph.node(
+        5,
+        sub["id"],
+        [9],
+        inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
+        outputs=[("IMAGE", "IMAGE")],
+        widget_inputs=("blur_radius",),
+    )
     graph.link(1, 0, 5, "image", "IMAGE")
     graph.link(7, 0, 5, "blur_radius", "INT")
     graph.link(5, 0, 9, "images", "IMAGE")
@@ -292,12 +391,21 @@ def test_nested_subgraphs_flatten_recursively(graph, idx):
     inner = blur_subgraph()
     outer_id = "22222222-2222-4222-8222-222222222222"
     outer = {
-        **blur_subgraph(outer_id), "name": "wrapper",
+        **blur_subgraph(outer_id),
+        "name": "wrapper",
         "inputs": [{"id": "i1", "name": "image", "type": "IMAGE", "linkIds": [201]}],
         "outputs": [{"id": "o1", "name": "IMAGE", "type": "IMAGE", "linkIds": [202]}],
-        "nodes": [{"id": 3, "type": inner["id"], "mode": 0, "order": 0, "widgets_values": [5],
-                   "inputs": [{"name": "image", "type": "IMAGE", "link": 201}],
-                   "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [202]}]}],
+        "nodes": [
+            {
+                "id": 3,
+                "type": inner["id"],
+                "mode": 0,
+                "order": 0,
+                "widgets_values": [5],
+                "inputs": [{"name": "image", "type": "IMAGE", "link": 201}],
+                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [202]}],
+            }
+        ],
         "links": [[201, -10, 0, 3, 0, "IMAGE"], [202, 3, 0, -20, 0, "IMAGE"]],
     }
     graph.subgraphs.extend([inner, outer])
@@ -374,8 +482,14 @@ def test_an_int_named_seed_gets_a_control_widget_even_without_the_option(graph, 
 
 def test_a_primitive_without_a_saved_value_leaves_its_target_alone(graph, idx):
     image_chain(graph)
-    graph.node(2, "ImageBlur", [3, 1.5], inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
-               outputs=[("IMAGE", "IMAGE")], widget_inputs=("blur_radius",))
+    graph.node(
+        2,
+        "ImageBlur",
+        [3, 1.5],
+        inputs=[("image", "IMAGE"), ("blur_radius", "INT")],
+        outputs=[("IMAGE", "IMAGE")],
+        widget_inputs=("blur_radius",),
+    )
     graph.node(7, "PrimitiveNode", None, outputs=[("INT", "INT")])
     graph.link(7, 0, 2, "blur_radius", "INT")
     assert convert_ui_to_api(graph.build(), idx)["2"]["inputs"]["blur_radius"] == 3
@@ -389,8 +503,7 @@ def test_a_remote_combo_carries_its_refresh_widgets(graph, idx):
     against a live browser.
     """
     graph.node(1, "LoadImageOutput", ["out.png [output]", False, "refresh", "image"])
-    assert convert_ui_to_api(graph.build(), idx)["1"]["inputs"] == {"image": "out.png [output]",
-                                                                      "refresh": "refresh"}
+    assert convert_ui_to_api(graph.build(), idx)["1"]["inputs"] == {"image": "out.png [output]", "refresh": "refresh"}
 
 
 def test_legacy_values_saved_for_force_inputs_are_dropped_when_the_count_matches(graph, idx):
@@ -447,3 +560,43 @@ def test_a_dynamic_prompt_is_sent_as_written(graph, idx):
     cannot reproduce that randomness, so the text is passed through unchanged."""
     graph.node(6, "CLIPTextEncode", ["a {red|blue} fox // comment"], inputs=[("clip", "CLIP")])
     assert convert_ui_to_api(graph.build(), idx)["6"]["inputs"]["text"] == "a {red|blue} fox // comment"
+
+
+def test_a_legitimate_string_equal_to_a_control_mode_is_not_eaten(graph, idx):
+    """Values map by the class's widget list, not by guessing which strings are control values."""
+    graph.node(5, "ComboWithControl", ["fixed", "fixed", "", 0.5], inputs=[("image", "IMAGE")])
+    data = json.loads(OBJECT_INFO_BYTES)
+    data["Texty"] = {
+        "input": {"required": {"seed": ["INT", {}], "mode": ["STRING", {}]}},
+        "output": [],
+        "output_node": True,
+        "name": "Texty",
+        "display_name": "Texty",
+    }
+    graph.node(6, "Texty", [3, "randomize", "randomize"])
+    out = convert_ui_to_api(graph.build(), ObjectInfoIndex.from_dict({**data, **EXTRA_CLASSES}))
+    assert out["6"]["inputs"] == {"seed": 3, "mode": "randomize"}
+
+
+def test_a_legacy_group_node_asks_for_conversion_to_a_subgraph(graph, idx):
+    graph.node(3, "workflow>my group", [1])
+    with pytest.raises(ConversionError, match="legacy group node"):
+        convert_ui_to_api(graph.build(), idx)
+
+
+def test_a_bypassed_node_without_inputs_cannot_feed_an_any_type_consumer(graph, idx):
+    """The frontend throws a SlotIndexError here (resolveInput(0) on a node without inputs)."""
+    graph.node(1, "DisableNoise", None, outputs=[("NOISE", "NOISE")], mode=4)
+    graph.node(9, "PreviewAny", None, inputs=[("source", "*")])
+    graph.link(1, 0, 9, "source", "NOISE")
+    with pytest.raises(ConversionError, match="no inputs"):
+        convert_ui_to_api(graph.build(), idx)
+
+
+def test_widget_sockets_count_as_inputs_when_matching_a_bypassed_node(graph, idx):
+    """In 1.27 every widget also has an input socket, so a bypassed EmptyImage offers its (unlinked)
+    width socket to an any-type consumer, which then gets nothing."""
+    graph.node(1, "EmptyImage", [8, 8, 1, 0], outputs=[("IMAGE", "IMAGE")], mode=4)
+    graph.node(9, "PreviewAny", None, inputs=[("source", "*")])
+    graph.link(1, 0, 9, "source", "IMAGE")
+    assert convert_ui_to_api(graph.build(), idx)["9"]["inputs"] == {}

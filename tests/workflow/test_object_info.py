@@ -14,7 +14,10 @@ def test_widgets_follow_input_order_with_their_hidden_companions(index):
     ks = index["KSampler"]
     assert [w.name for w in ks.widget_inputs] == ["seed", "steps", "cfg", "sampler_name", "scheduler", "denoise"]
     assert [(s.name, s.in_api) for s in ks.widget_slots][:3] == [
-        ("seed", True), ("control_after_generate", False), ("steps", True)]
+        ("seed", True),
+        ("control_after_generate", False),
+        ("steps", True),
+    ]
     assert [i.name for i in ks.link_inputs] == ["model", "positive", "negative", "latent_image"]
     seed = ks.input("seed")
     assert seed.control_after_generate and seed.max == 2**64 - 1
@@ -22,7 +25,10 @@ def test_widgets_follow_input_order_with_their_hidden_companions(index):
 
 def test_an_image_upload_input_gets_a_trailing_upload_widget(index):
     assert [(s.name, s.in_api) for s in index["LoadImageMask"].widget_slots] == [
-        ("image", True), ("channel", True), ("upload", False)]
+        ("image", True),
+        ("channel", True),
+        ("upload", False),
+    ]
     assert index["LoadImage"].input("image").image_upload
 
 
@@ -36,8 +42,13 @@ def test_v3_combo_options_are_choices(index):
 
 
 def test_input_order_wins_over_object_order():
-    data = {"X": {"input": {"required": {"b": ["INT", {}], "a": ["STRING", {}]}},
-                  "input_order": {"required": ["a", "b"]}, "output": []}}
+    data = {
+        "X": {
+            "input": {"required": {"b": ["INT", {}], "a": ["STRING", {}]}},
+            "input_order": {"required": ["a", "b"]},
+            "output": [],
+        }
+    }
     assert [w.name for w in ObjectInfoIndex.from_dict(data)["X"].widget_inputs] == ["a", "b"]
 
 

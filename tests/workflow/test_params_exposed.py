@@ -36,7 +36,13 @@ def test_every_widget_input_is_listed_with_its_constraints(img2img, index):
     params = {str(p.address): p for p in inspect_parameters(api, index)}
     steps = params["3.steps"]
     assert (steps.class_type, steps.type, steps.value, steps.default, steps.min, steps.max) == (
-        "KSampler", "INT", 20, 20, 1, 10000)
+        "KSampler",
+        "INT",
+        20,
+        20,
+        1,
+        10000,
+    )
     assert params["3.cfg"].step == 0.1 and params["3.cfg"].round == 0.01
     assert "euler" in params["3.sampler_name"].choices
     assert params["6.text"].multiline and params["6.text"].dynamic_prompts
@@ -131,11 +137,13 @@ def test_convert_then_patch_then_validate_round_trips(index, data):
     for p in exposed.parameters:
         c = p.constraints
         if p.type == "INT":
-            values[p.id] = data.draw(st.integers(int(c.min if c.min is not None else -(2**63)),
-                                                 int(c.max if c.max is not None else 2**63)))
+            values[p.id] = data.draw(
+                st.integers(int(c.min if c.min is not None else -(2**63)), int(c.max if c.max is not None else 2**63))
+            )
         elif p.type == "FLOAT":
-            values[p.id] = data.draw(st.floats(c.min if c.min is not None else -1e6,
-                                               c.max if c.max is not None else 1e6))
+            values[p.id] = data.draw(
+                st.floats(c.min if c.min is not None else -1e6, c.max if c.max is not None else 1e6)
+            )
         elif p.type == "STRING":
             values[p.id] = data.draw(st.text(max_size=20))
         elif p.type == "COMBO" and c.choices:

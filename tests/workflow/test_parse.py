@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -24,10 +25,19 @@ def minimal_ui() -> dict:
     return {
         "version": 0.4,
         "nodes": [
-            {"id": 1, "type": "EmptyImage", "mode": 0, "widgets_values": [8, 8, 1, 0],
-             "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}]},
-            {"id": 2, "type": "SaveImage", "widgets_values": ["x"],
-             "inputs": [{"name": "images", "type": "IMAGE", "link": 1}]},
+            {
+                "id": 1,
+                "type": "EmptyImage",
+                "mode": 0,
+                "widgets_values": [8, 8, 1, 0],
+                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}],
+            },
+            {
+                "id": 2,
+                "type": "SaveImage",
+                "widgets_values": ["x"],
+                "inputs": [{"name": "images", "type": "IMAGE", "link": 1}],
+            },
         ],
         "links": [[1, 1, 0, 2, 0, "IMAGE"]],
     }
@@ -63,8 +73,17 @@ def test_every_template_parses_with_its_groups_and_subgraphs():
 def test_schema_1_links_and_reroutes_parse():
     data = minimal_ui()
     data["version"] = 1
-    data["links"] = [{"id": 1, "origin_id": 1, "origin_slot": "0", "target_id": 2, "target_slot": 0,
-                      "type": ["IMAGE", "MASK"], "parentId": 4}]
+    data["links"] = [
+        {
+            "id": 1,
+            "origin_id": 1,
+            "origin_slot": "0",
+            "target_id": 2,
+            "target_slot": 0,
+            "type": ["IMAGE", "MASK"],
+            "parentId": 4,
+        }
+    ]
     data["reroutes"] = [{"id": 4, "pos": [0, 0], "linkIds": [1]}]
     ui = parse_ui(data)
     link = ui.graph.links[1]
@@ -128,11 +147,23 @@ json_values = st.recursive(
     max_leaves=25,
 )
 ui_like = st.fixed_dictionaries(
-    {"nodes": st.lists(st.dictionaries(st.sampled_from(["id", "type", "mode", "inputs", "outputs",
-                                                        "widgets_values", "title", "order"]), json_values),
-                       max_size=3)},
-    optional={"links": json_values, "extra": json_values, "definitions": json_values, "version": json_values,
-              "reroutes": json_values, "groups": json_values},
+    {
+        "nodes": st.lists(
+            st.dictionaries(
+                st.sampled_from(["id", "type", "mode", "inputs", "outputs", "widgets_values", "title", "order"]),
+                json_values,
+            ),
+            max_size=3,
+        )
+    },
+    optional={
+        "links": json_values,
+        "extra": json_values,
+        "definitions": json_values,
+        "version": json_values,
+        "reroutes": json_values,
+        "groups": json_values,
+    },
 )
 
 
@@ -140,30 +171,61 @@ ui_like = st.fixed_dictionaries(
 @given(st.one_of(json_values, ui_like))
 def test_parsing_arbitrary_json_raises_only_workflow_errors(data):
     for parse in (parse_ui, parse_api, detect_format):
-        try:
+        with contextlib.suppress(WorkflowError):
             parse(data)
-        except WorkflowError:
-            pass
 
 
 node_like = st.fixed_dictionaries(
-    {"id": st.integers(1, 4) | st.sampled_from(["1", "2", "a"]),
-     "type": st.sampled_from(["EmptyImage", "SaveImage", "ImageInvert", "PrimitiveNode", "Reroute", "Note",
-                              "KSampler", "sub", "LoadImage"])},
+    {
+        "id": st.integers(1, 4) | st.sampled_from(["1", "2", "a"]),
+        "type": st.sampled_from(
+            [
+                "EmptyImage",
+                "SaveImage",
+                "ImageInvert",
+                "PrimitiveNode",
+                "Reroute",
+                "Note",
+                "KSampler",
+                "sub",
+                "LoadImage",
+            ]
+        ),
+    },
     optional={
         "mode": st.sampled_from([0, 2, 4]),
-        "inputs": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["image", "images", "", "seed", "x"]),
-                                                  "type": st.sampled_from(["IMAGE", "*", "INT"]),
-                                                  "link": st.none() | st.integers(1, 5)},
-                                                 optional={"widget": st.fixed_dictionaries(
-                                                     {"name": st.sampled_from(["seed", "x"])})}), max_size=3),
-        "outputs": st.lists(st.fixed_dictionaries({"name": st.just("o"), "type": st.sampled_from(["IMAGE", "INT"]),
-                                                   "links": st.lists(st.integers(1, 5), max_size=2)}), max_size=2),
+        "inputs": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["image", "images", "", "seed", "x"]),
+                    "type": st.sampled_from(["IMAGE", "*", "INT"]),
+                    "link": st.none() | st.integers(1, 5),
+                },
+                optional={"widget": st.fixed_dictionaries({"name": st.sampled_from(["seed", "x"])})},
+            ),
+            max_size=3,
+        ),
+        "outputs": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.just("o"),
+                    "type": st.sampled_from(["IMAGE", "INT"]),
+                    "links": st.lists(st.integers(1, 5), max_size=2),
+                }
+            ),
+            max_size=2,
+        ),
         "widgets_values": json_values,
     },
 )
-link_like = st.tuples(st.integers(1, 5), st.integers(-20, 4), st.integers(0, 2), st.integers(-20, 4),
-                      st.integers(0, 2), st.sampled_from(["IMAGE", "*", "INT"])).map(list)
+link_like = st.tuples(
+    st.integers(1, 5),
+    st.integers(-20, 4),
+    st.integers(0, 2),
+    st.integers(-20, 4),
+    st.integers(0, 2),
+    st.sampled_from(["IMAGE", "*", "INT"]),
+).map(list)
 graph_like = st.fixed_dictionaries({"nodes": st.lists(node_like, max_size=5), "links": st.lists(link_like, max_size=5)})
 
 
@@ -173,10 +235,15 @@ def test_converting_arbitrary_graphs_raises_only_workflow_errors(index_session, 
     from orch_common.workflow import convert_ui_to_api
 
     if subs:
-        data["definitions"] = {"subgraphs": [{**subs[0], "id": "sub",
-                                              "inputs": [{"id": "i", "name": "image", "type": "IMAGE", "linkIds": [1]}],
-                                              "outputs": [{"id": "o", "name": "o", "type": "IMAGE", "linkIds": [2]}]}]}
-    try:
+        data["definitions"] = {
+            "subgraphs": [
+                {
+                    **subs[0],
+                    "id": "sub",
+                    "inputs": [{"id": "i", "name": "image", "type": "IMAGE", "linkIds": [1]}],
+                    "outputs": [{"id": "o", "name": "o", "type": "IMAGE", "linkIds": [2]}],
+                }
+            ]
+        }
+    with contextlib.suppress(WorkflowError):
         convert_ui_to_api(data, index_session)
-    except WorkflowError:
-        pass

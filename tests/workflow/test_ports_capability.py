@@ -45,15 +45,20 @@ def test_websocket_and_video_outputs_are_typed(index):
     prompt = {
         "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
         "2": {"class_type": "SaveImageWebsocket", "inputs": {"images": ["1", 0]}},
-        "3": {"class_type": "SaveWEBM", "inputs": {"images": ["1", 0], "filename_prefix": "v", "codec": "vp9",
-                                                   "fps": 24.0, "crf": 32.0}},
+        "3": {
+            "class_type": "SaveWEBM",
+            "inputs": {"images": ["1", 0], "filename_prefix": "v", "codec": "vp9", "fps": 24.0, "crf": 32.0},
+        },
         "4": {"class_type": "SaveLatent", "inputs": {"samples": ["5", 0], "filename_prefix": "l"}},
         "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
         "6": {"class_type": "LoadVideo", "inputs": {"file": "clip.mp4"}},
     }
     ports = find_ports(prompt, index)
     assert {p.id: p.kind for p in ports.outputs} == {
-        "2.images": ArtifactKind.IMAGE, "3.images": ArtifactKind.VIDEO, "4.samples": ArtifactKind.LATENT}
+        "2.images": ArtifactKind.IMAGE,
+        "3.images": ArtifactKind.VIDEO,
+        "4.samples": ArtifactKind.LATENT,
+    }
     assert [(p.id, p.kind) for p in ports.inputs] == [("6.file", ArtifactKind.VIDEO)]
 
 
@@ -71,7 +76,8 @@ def test_missing_classes_and_model_files_are_reported(index):
     assert not capability.ok
     assert capability.missing_classes == ("SomePackNode",)
     assert [(v.input, v.value) for v in capability.missing_values] == [
-        ("ckpt_name", "v1-5-pruned-emaonly-fp16.safetensors")]
+        ("ckpt_name", "v1-5-pruned-emaonly-fp16.safetensors")
+    ]
     assert [m.name for m in capability.required_models] == ["v1-5-pruned-emaonly-fp16.safetensors"]
     assert "SomePackNode" in required_node_classes(prompt)
 
@@ -80,8 +86,9 @@ def test_several_servers_are_compared(index):
     data = json.loads(OBJECT_INFO_BYTES)
     data["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] = ["v1-5-pruned-emaonly-fp16.safetensors"]
     with_model = ObjectInfoIndex.from_dict(data)
-    without_blur = ObjectInfoIndex.from_dict({k: v for k, v in json.loads(OBJECT_INFO_BYTES).items()
-                                              if k != "ImageBlur"})
+    without_blur = ObjectInfoIndex.from_dict(
+        {k: v for k, v in json.loads(OBJECT_INFO_BYTES).items() if k != "ImageBlur"}
+    )
     ui = json.loads((FIXTURES / "workflows" / "ui_default.json").read_text())
     prompt = convert_ui_to_api(ui, index)
     result = check_servers(prompt, {"a": index, "b": with_model, "c": without_blur})

@@ -25,11 +25,19 @@ def ui_counterpart(api: dict[str, Any], index: ObjectInfoIndex, *, reroutes: boo
     by_id: dict[str, dict[str, Any]] = {}
     for node_id, node in api.items():
         info = index[node["class_type"]]
-        values = [node["inputs"].get(s.name, s.default) if s.in_api else HIDDEN_VALUES.get(s.name, s.default)
-                  for s in info.widget_slots]
-        ui_node = {"id": int(node_id), "type": node["class_type"], "mode": 0, "widgets_values": values,
-                   "inputs": [], "outputs": [{"name": o.name, "type": o.type, "links": []} for o in info.outputs],
-                   "properties": {"Node name for S&R": node["class_type"]}}
+        values = [
+            node["inputs"].get(s.name, s.default) if s.in_api else HIDDEN_VALUES.get(s.name, s.default)
+            for s in info.widget_slots
+        ]
+        ui_node = {
+            "id": int(node_id),
+            "type": node["class_type"],
+            "mode": 0,
+            "widgets_values": values,
+            "inputs": [],
+            "outputs": [{"name": o.name, "type": o.type, "links": []} for o in info.outputs],
+            "properties": {"Node name for S&R": node["class_type"]},
+        }
         nodes.append(ui_node)
         by_id[node_id] = ui_node
     next_id = 1000
@@ -43,8 +51,14 @@ def ui_counterpart(api: dict[str, Any], index: ObjectInfoIndex, *, reroutes: boo
             src_id, slot = value
             if reroutes:
                 next_id += 1
-                reroute = {"id": next_id, "type": "Reroute", "mode": 0, "inputs": [{"name": "", "type": "*", "link": None}],
-                           "outputs": [{"name": "", "type": spec.type, "links": []}], "properties": {}}
+                reroute = {
+                    "id": next_id,
+                    "type": "Reroute",
+                    "mode": 0,
+                    "inputs": [{"name": "", "type": "*", "link": None}],
+                    "outputs": [{"name": "", "type": spec.type, "links": []}],
+                    "properties": {},
+                }
                 nodes.append(reroute)
                 first = len(links) + 1
                 links.append([first, int(src_id), slot, next_id, 0, spec.type])

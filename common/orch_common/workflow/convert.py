@@ -127,6 +127,12 @@ class _Converter:
                     NodeMode.BYPASS,
                 )
             ):
+                if node.type.startswith(("workflow>", "workflow/")):
+                    raise ConversionError(
+                        f"node {exec_id} is a legacy group node ({node.type!r}); convert it to a subgraph in the "
+                        "editor first",
+                        node.path,
+                    )
                 raise MissingNodeClassError(exec_id, node.type, node.path)
             self.execs[exec_id] = _Exec(exec_id, node, graph, path, parent, info)
 
@@ -283,9 +289,12 @@ class _Converter:
         """``#getBypassSlotIndex``: which input of a bypassed node stands in for output ``slot``."""
         inputs = ex.inputs
         if type_ in ("*", ""):
-            if len(inputs) > slot:
-                return slot
-            return 0 if inputs else -1
+            if not inputs:
+                # The frontend resolves input 0 here and throws (SlotIndexError): the graph cannot be queued.
+                raise ConversionError(
+                    f"bypassed node {ex.id} has no inputs to pass to an any-type consumer", ex.node.path
+                )
+            return slot if len(inputs) > slot else 0
         if ex.info is not None and slot < len(ex.info.outputs):
             output_type = ex.info.outputs[slot].type
         elif slot < len(ex.node.outputs):
