@@ -125,11 +125,14 @@ def test_patch_checks_constraints_even_without_an_index(img2img, index):
         patch(api, {"denoise": 1.5}, exposed)
 
 
-@settings(max_examples=60, deadline=None)
+UI_FIXTURES = sorted(p.name for p in (FIXTURES / "workflows").glob("ui_*.json"))
+
+
+@settings(max_examples=80, deadline=None)
 @given(data=st.data())
 def test_convert_then_patch_then_validate_round_trips(index, data):
     """Any in-range values for the suggested parameters give a prompt with no new validation problems."""
-    ui = load("ui_image2image.json")
+    ui = load(data.draw(st.sampled_from(UI_FIXTURES)))
     api = convert_ui_to_api(ui, index)
     exposed = expose(api, index, ui)
     baseline = {(p.node_id, p.input, p.kind) for p in validate_api_prompt(api, index)}
