@@ -600,3 +600,13 @@ def test_widget_sockets_count_as_inputs_when_matching_a_bypassed_node(graph, idx
     graph.node(9, "PreviewAny", None, inputs=[("source", "*")])
     graph.link(1, 0, 9, "source", "IMAGE")
     assert convert_ui_to_api(graph.build(), idx)["9"]["inputs"] == {}
+
+
+def test_prompt_nodes_come_in_the_frontends_execution_order(graph, idx):
+    """graphToPrompt walks computeExecutionOrder: sources first (Kahn's order), whatever the saved order."""
+    graph.node(9, "SaveImage", ["x"], inputs=[("images", "IMAGE")])
+    graph.node(2, "ImageInvert", None, inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE")])
+    graph.node(1, "EmptyImage", [8, 8, 1, 0], outputs=[("IMAGE", "IMAGE")])
+    graph.link(1, 0, 2, "image", "IMAGE")
+    graph.link(2, 0, 9, "images", "IMAGE")
+    assert list(convert_ui_to_api(graph.build(), idx)) == ["1", "2", "9"]

@@ -19,6 +19,7 @@ Frontend-only transforms that need its JavaScript (dynamic prompts ``{a|b}``, ``
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,8 +107,8 @@ class _Converter:
 
     # -- flattening -------------------------------------------------------------------------------
     def flatten(self, graph: UiGraph, path: tuple[str, ...], parent: _Exec | None, stack: tuple[str, ...]) -> None:
-        ordered = sorted(enumerate(graph.nodes), key=lambda p: (p[1].order is None, p[1].order or 0, p[0]))
-        for _, node in ordered:
+        ordered = _execution_order(graph) if not path else list(graph.nodes)
+        for node in ordered:
             exec_id = ":".join((*path, node.id))
             sub = self.ui.subgraphs.get(node.type)
             if sub is not None:
@@ -346,6 +347,32 @@ class _Converter:
             self.prepare(ex)
         self.push_primitives()
         return self.emit()
+
+
+def _execution_order(graph: UiGraph) -> list[UiNode]:
+    """litegraph ``computeExecutionOrder``: Kahn's order over links, leftovers (cycles) by id like JS keys."""
+    remaining = {n.id: sum(1 for i in n.inputs if i.link is not None) for n in graph.nodes}
+    queue = deque(n for n in graph.nodes if remaining[n.id] == 0)
+    done: dict[str, UiNode] = {}
+    visited: set[int] = set()
+    while queue:
+        node = queue.popleft()
+        done[node.id] = node
+        for out in node.outputs:
+            for link_id in out.links:
+                link = graph.links.get(link_id)
+                if link is None or link_id in visited:
+                    continue
+                visited.add(link_id)
+                target = graph.node(link.target_id)
+                if target is None or target.id not in remaining:
+                    continue
+                remaining[target.id] -= 1
+                if remaining[target.id] == 0 and target.id not in done:
+                    queue.append(target)
+    left = [n for n in graph.nodes if n.id not in done]
+    numeric = sorted((n for n in left if n.id.isdigit()), key=lambda n: int(n.id))
+    return [*done.values(), *numeric, *(n for n in left if not n.id.isdigit())]
 
 
 def _apply_values(info: ClassInfo, node: UiNode) -> list[_Widget]:
