@@ -6,38 +6,56 @@ the first node that feeds an output directly, then one that feeds it two levels 
 runnable node in insertion order. This reproduces the recorded orders (e.g. the mask run's
 2, 1, 3, 4, 5, 6, 20, 7, 8, 9, 21, 22).
 
-Cache keys: a node's key is its class plus its inputs, with each link replaced by the linked node's key
-and slot. A node whose class is always re-run (`ALWAYS_CHANGED`, e.g. SaveImageWebsocket) or whose input
-file changed gets a fresh token, so it and everything downstream miss the cache.
+Cache keys: a node's key is its class, its `is_changed` value and its inputs, with each link replaced by
+the linked node's key and slot. SaveImageWebsocket's `is_changed` is the time and LoadImage's the hash of
+its file (their ComfyUI IS_CHANGED), so they and everything downstream re-run when that changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from orch_sim.validation import is_link
 
-__all__ = ["ALWAYS_CHANGED", "ExecutionOrder", "cache_keys"]
+__all__ = ["ALWAYS_CHANGED", "FILE_HASHED", "ExecutionOrder", "cache_keys", "is_changed_values"]
 
-# Classes whose ComfyUI IS_CHANGED never matches the previous run.
+# Classes whose ComfyUI IS_CHANGED never matches the previous run (it returns the time).
 ALWAYS_CHANGED = frozenset({"SaveImageWebsocket"})
-# Classes whose IS_CHANGED is the hash of the input file they read.
+# Classes whose IS_CHANGED is the SHA-256 of the input file they read.
 FILE_HASHED = frozenset({"LoadImage", "LoadImageMask"})
 
 
-def _file_token(input_dir: Path, name: Any) -> str:
+def _file_hash(input_dir: Path, name: Any) -> str:
     path = input_dir / str(name).split(" [", 1)[0]
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return "missing"
+    digest = hashlib.sha256()
+    digest.update(path.read_bytes())
+    return digest.digest().hex()
 
 
-def cache_keys(prompt: dict[str, Any], node_ids: list[str], input_dir: Path, run_token: str) -> dict[str, str]:
+def is_changed_values(prompt: dict[str, Any], input_dir: Path) -> dict[str, Any]:
+    """ComfyUI's `is_changed` of every node whose class has IS_CHANGED: `[value]`, or NaN if it raised.
+
+    ComfyUI also writes these into the prompt copy that nodes see (and SaveImage embeds in its PNGs).
+    """
+    values: dict[str, Any] = {}
+    for node_id, node in prompt.items():
+        class_type = node.get("class_type")
+        if class_type in ALWAYS_CHANGED:
+            values[node_id] = [time.time()]
+        elif class_type in FILE_HASHED:
+            try:
+                values[node_id] = [_file_hash(input_dir, node.get("inputs", {}).get("image"))]
+            except OSError:
+                values[node_id] = float("nan")
+    return values
+
+
+def cache_keys(prompt: dict[str, Any], node_ids: list[str], is_changed: dict[str, Any]) -> dict[str, str]:
     """The cache key of every node reachable from `node_ids`."""
     keys: dict[str, str] = {}
 
@@ -45,18 +63,13 @@ def cache_keys(prompt: dict[str, Any], node_ids: list[str], input_dir: Path, run
         if node_id in keys:
             return keys[node_id]
         node = prompt[node_id]
-        class_type = node["class_type"]
-        parts: list[Any] = [class_type]
+        parts: list[Any] = [node["class_type"], repr(is_changed.get(node_id))]
         for name in sorted(node.get("inputs", {})):
             value = node["inputs"][name]
             if is_link(value) and value[0] in prompt and value[0] not in trail:
                 parts.append([name, "link", key(value[0], trail | {node_id}), value[1]])
             else:
                 parts.append([name, value])
-        if class_type in ALWAYS_CHANGED:
-            parts.append(["changed", run_token])
-        if class_type in FILE_HASHED:
-            parts.append(["file", _file_token(input_dir, node.get("inputs", {}).get("image"))])
         digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
         keys[node_id] = digest
         return digest

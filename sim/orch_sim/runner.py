@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import io
 import logging
 import os
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orch_common.comfy.binary import ImageFormat, PreviewMetadata, encode_preview_image, encode_preview_with_metadata
-from orch_sim.graph import ExecutionOrder, cache_keys
+from orch_sim.graph import ExecutionOrder, cache_keys, is_changed_values
 from orch_sim.prompt_queue import QueueItem
 from orch_sim.validation import is_link
 
@@ -185,6 +186,7 @@ class _PromptRun:
         self.pending_progress: dict[str, Any] | None = None
         self.steps = 0
         self.keys: dict[str, str] = {}
+        self.node_prompt: dict[str, Any] = prompt
         preview_method = extra_data.get("preview_method")
         self.previews_enabled = isinstance(preview_method, str) and preview_method not in ("none", "default")
 
@@ -285,10 +287,15 @@ class _PromptRun:
         return {"status_str": status_str, "completed": completed, "messages": self.messages}
 
     def _cache_keys(self) -> dict[str, str]:
+        is_changed = is_changed_values(self.prompt, Path(self.server.dirs.input))
+        # Nodes see the prompt the way ComfyUI's executor holds it: with `is_changed` filled in.
+        self.node_prompt = copy.deepcopy(self.prompt)
+        for node_id, value in is_changed.items():
+            self.node_prompt[node_id]["is_changed"] = value
         try:
-            return cache_keys(self.prompt, list(self.prompt), self.server.dirs.input, uuid.uuid4().hex)
+            return cache_keys(self.prompt, list(self.prompt), is_changed)
         except Exception:  # a broken, unreachable node (partial acceptance) must not stop the run
-            return cache_keys(self.prompt, self.outputs, self.server.dirs.input, uuid.uuid4().hex)
+            return cache_keys(self.prompt, self.outputs, is_changed)
 
     def _record_ui(self, node_id: str, ui: dict[str, Any]) -> None:
         self.ui_outputs[node_id] = ui
@@ -361,7 +368,7 @@ class _PromptRun:
         extra_pnginfo = self.extra_data.get("extra_pnginfo")
         return self.server.nodes.make(
             "NodeContext", prompt_id=self.prompt_id, node_id=node_id, class_type=class_type,
-            dirs=self.server.dirs, state=self.server.state, prompt=self.prompt,
+            dirs=self.server.dirs, state=self.server.state, prompt=self.node_prompt,
             extra_pnginfo=extra_pnginfo if isinstance(extra_pnginfo, dict) else None,
             previews_enabled=self.previews_enabled,
             report_progress=self._reporter(node_id), send_preview=self._previewer(node_id, ImageFormat.JPEG),

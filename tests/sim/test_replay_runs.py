@@ -88,6 +88,8 @@ def assert_images_like_recorded(sim: SimProcess, run: str, history: dict[str, An
         live = Image.open(io.BytesIO(response.content))
         want = Image.open(fixture_path(view["saved_as"]))
         assert (live.format, live.size, live.mode) == (want.format, want.size, want.mode)
+        # The prompt embedded in the PNG is the executor's copy, `is_changed` values included.
+        assert live.info.get("prompt") == want.info.get("prompt")
 
 
 @pytest.mark.parametrize("run", SIMPLE_RUNS)

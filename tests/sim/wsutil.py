@@ -173,10 +173,11 @@ def _outputs(output: Any) -> Any:
 def signature(message: dict[str, Any]) -> tuple[Any, ...]:
     """What must agree between a live and a recorded message (ids and timestamps left out)."""
     if message.get("binary"):
+        # The length too: the sim's frames are byte-for-byte as long as the recorded ones.
         if message.get("event_type") == 4:
             meta = message["metadata"]
-            return ("binary", 4, meta["node_id"], meta["image_type"], meta["display_node_id"])
-        return ("binary", message.get("event_type"), message.get("image_format"))
+            return ("binary", 4, message["len"], meta["node_id"], meta["image_type"], meta["display_node_id"])
+        return ("binary", message.get("event_type"), message["len"], message.get("image_format"))
     kind = message["type"]
     data = message["data"]
     if kind == "status":
