@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,12 +14,13 @@ from starlette.requests import HTTPConnection, Request
 
 from orch_api.bus import Bus
 from orch_api.conversion import ObjectInfoStore
-from orch_api.errors import BadRequest, PayloadTooLarge
+from orch_api.errors import BadRequest, NotFound, PayloadTooLarge
 from orch_api.live_hub import LiveHub
 from orch_api.settings import ApiSettings
 from orch_api.telemetry import ApiMetrics
+from orch_common.contracts import subjects
 
-__all__ = ["ApiContext", "get_ctx", "read_json"]
+__all__ = ["ApiContext", "first_to_finish", "get_ctx", "path_id", "read_json"]
 
 
 @dataclass
@@ -59,3 +62,25 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code="not_json") from None
+
+
+def path_id(value: str, what: str) -> str:
+    """`value` if it can be an id (one NATS subject token), else 404 `no <what> <value>`."""
+    try:
+        return subjects.check_token(value)
+    except ValueError:
+        raise NotFound(f"no {what} {value!r}") from None
+
+
+async def first_to_finish(*coroutines: Coroutine[Any, Any, None]) -> BaseException | None:
+    """Run the coroutines until one ends, cancel the others; the exception the first one ended with, if any."""
+    tasks = [asyncio.create_task(c) for c in coroutines]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+    return next(iter(done)).exception()

@@ -129,8 +129,16 @@ async def read_backends(bus: Bus, *, ask_scheduler: bool = True) -> dict[str, Ba
     except ApiError:
         return found
     for view in views:
-        if view.id not in found:
+        known = found.get(view.id)
+        if known is None:
             found[view.id] = _from_view(view)
-        elif view.status == "disabled":
-            found[view.id] = found[view.id].model_copy(update={"status": "disabled"})
+            continue
+        update: dict[str, Any] = {}
+        if not known.node_classes:  # a heartbeat written before the agent registered its capabilities
+            scheduler_view = _from_view(view)
+            update.update(node_classes=scheduler_view.node_classes, capabilities=scheduler_view.capabilities)
+        if view.status == "disabled":
+            update["status"] = "disabled"
+        if update:
+            found[view.id] = known.model_copy(update=update)
     return found

@@ -7,10 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from orch_api.context import ApiContext, get_ctx
+from orch_api.context import ApiContext, get_ctx, path_id
 from orch_api.errors import ApiError, NotFound, NotImplementedYet
 from orch_api.registry import read_registrations, scheduler_backends
-from orch_common.contracts import subjects
 from orch_common.contracts.events import BackendDisabled, BackendEnabled
 
 __all__ = ["list_backend_views", "router"]
@@ -56,10 +55,7 @@ async def list_backends(ctx: ApiContext = Depends(get_ctx)) -> list[dict[str, An
 
 
 async def _known(ctx: ApiContext, backend_id: str) -> None:
-    try:
-        subjects.check_token(backend_id)
-    except ValueError:
-        raise NotFound(f"no backend {backend_id!r}") from None
+    path_id(backend_id, "backend")
     if backend_id in await read_registrations(ctx.bus):
         return
     if any(v.id == backend_id for v in await scheduler_backends(ctx.bus)):

@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orch_api.context import ApiContext, get_ctx, read_json
+from orch_api.context import ApiContext, get_ctx, path_id, read_json
 from orch_api.errors import BadRequest, Conflict, NotFound, Unprocessable
 from orch_api.prompts import check_api_prompt, check_capable, looks_like_ui_workflow
 from orch_api.registry import read_backends
-from orch_common.contracts import subjects
 from orch_common.contracts.events import JobCancellationRequested, JobSubmitted, RetryPolicy
 from orch_common.contracts.rpc import JobState, JobView, ListJobsRequest, ListJobsResult, RpcVerb
 
@@ -108,10 +107,7 @@ async def list_jobs(
 
 
 async def fetch_job(ctx: ApiContext, job_id: str) -> JobView:
-    try:
-        subjects.check_token(job_id)
-    except ValueError:
-        raise NotFound(f"no job {job_id!r}") from None
+    path_id(job_id, "job")
     result = await ctx.bus.rpc(RpcVerb.JOBS_GET, {"job_id": job_id})
     if result is None:
         raise NotFound(f"no job {job_id!r}")
@@ -125,10 +121,7 @@ async def get_job(job_id: str, ctx: ApiContext = Depends(get_ctx)) -> JobView:
 
 @router.get("/{job_id}/events", summary="The job's full event history, oldest first")
 async def job_events(job_id: str, ctx: ApiContext = Depends(get_ctx)) -> list[Any]:
-    try:
-        subjects.check_token(job_id)
-    except ValueError:
-        raise NotFound(f"no job {job_id!r}") from None
+    path_id(job_id, "job")
     result = await ctx.bus.rpc(RpcVerb.JOBS_EVENTS, {"job_id": job_id})
     if result is None:
         raise NotFound(f"no job {job_id!r}")

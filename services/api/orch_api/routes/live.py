@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from orch_api.coalesce import Outbox, OutboxClosed, OutboxOverflow
-from orch_api.context import ApiContext, get_ctx
+from orch_api.context import ApiContext, first_to_finish, get_ctx
 from orch_api.errors import ApiError
 from orch_api.routes.backends import list_backend_views
 from orch_common.contracts.rpc import JobState, ListJobsRequest, ListJobsResult, RpcVerb
@@ -90,22 +90,12 @@ async def _pump(websocket: WebSocket, outbox: Outbox, ctx: ApiContext) -> None:
             if message["type"] == "websocket.disconnect":
                 return
 
-    tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-    for task in done:
-        exc = task.exception()
-        if isinstance(exc, OutboxOverflow):
-            with contextlib.suppress(Exception):
-                await websocket.close(code=1013, reason="too slow: reconnect for a fresh snapshot")
-        elif exc is not None and not isinstance(exc, OutboxClosed | WebSocketDisconnect):
-            log.debug("live websocket ended: %r", exc)
+    exc = await first_to_finish(send(), receive())
+    if isinstance(exc, OutboxOverflow):
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1013, reason="too slow: reconnect for a fresh snapshot")
+    elif exc is not None and not isinstance(exc, OutboxClosed | WebSocketDisconnect):
+        log.debug("live websocket ended: %r", exc)
 
 
 def _sse(message: dict[str, Any]) -> bytes:

@@ -10,9 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from orch_api.context import ApiContext, get_ctx, read_json
+from orch_api.context import ApiContext, get_ctx, path_id, read_json
 from orch_api.errors import Conflict, NotFound, Unprocessable
-from orch_common.contracts import subjects
 from orch_common.contracts.events import EventBase
 from orch_common.contracts.projects import (
     ProjectCreated,
@@ -42,15 +41,8 @@ async def _document(request: Request, ctx: ApiContext) -> ProjectDocument:
         raise Unprocessable(f"not a project document: {_explain(exc)}", code="invalid_project") from None
 
 
-def _check_id(project_id: str) -> str:
-    try:
-        return subjects.check_token(project_id)
-    except ValueError:
-        raise NotFound(f"no project {project_id!r}") from None
-
-
 async def _get(ctx: ApiContext, project_id: str, version: int | None = None) -> dict[str, Any]:
-    request: dict[str, Any] = {"project_id": _check_id(project_id)}
+    request: dict[str, Any] = {"project_id": path_id(project_id, "project")}
     if version is not None:
         request["version"] = version
     result = await ctx.bus.rpc(RpcVerb.PROJECTS_GET, request)
@@ -138,7 +130,7 @@ async def delete_project(project_id: str, ctx: ApiContext = Depends(get_ctx)) ->
 
 @router.get("/{project_id}/versions", summary="Every saved version")
 async def project_versions(project_id: str, ctx: ApiContext = Depends(get_ctx)) -> dict[str, Any]:
-    result = await ctx.bus.rpc(RpcVerb.PROJECTS_VERSIONS, {"project_id": _check_id(project_id)})
+    result = await ctx.bus.rpc(RpcVerb.PROJECTS_VERSIONS, {"project_id": path_id(project_id, "project")})
     if result is None:
         raise NotFound(f"no project {project_id!r}")
     versions = result.get("versions", []) if isinstance(result, dict) else result

@@ -8,7 +8,6 @@ differs. The editor uses relative URLs, so `/backends/{id}/comfy/` serves its in
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
@@ -19,10 +18,9 @@ from starlette.background import BackgroundTask
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from orch_api.context import ApiContext, get_ctx
+from orch_api.context import ApiContext, first_to_finish, get_ctx, path_id
 from orch_api.errors import ApiError, BadGateway, BadRequest, NotFound
 from orch_api.registry import read_registrations, scheduler_backends
-from orch_common.contracts import subjects
 
 __all__ = ["HOP_BY_HOP", "router", "target_url"]
 
@@ -50,10 +48,7 @@ _WS_MAX_FRAME = 64 * 1024 * 1024
 
 async def comfy_base(ctx: ApiContext, backend_id: str) -> httpx.URL:
     """The registered `comfy_url` of `backend_id`; 404 for an id no agent registered."""
-    try:
-        subjects.check_token(backend_id)
-    except ValueError:
-        raise NotFound(f"no backend {backend_id!r}") from None
+    path_id(backend_id, "backend")
     record = (await read_registrations(ctx.bus)).get(backend_id)
     url = record.comfy_url if record is not None else None
     if url is None:
@@ -182,12 +177,4 @@ async def _relay(websocket: WebSocket, upstream: ClientConnection) -> None:
         with contextlib.suppress(Exception):
             await websocket.close()
 
-    tasks = [asyncio.create_task(browser_to_backend()), asyncio.create_task(backend_to_browser())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+    await first_to_finish(browser_to_backend(), backend_to_browser())
