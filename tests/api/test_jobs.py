@@ -181,3 +181,20 @@ async def test_a_deleted_registration_no_longer_counts_as_a_backend(api: ApiServ
 async def test_a_comfyui_prompt_body_gets_a_hint(api: ApiServer, nc: Client) -> None:
     detail = await _refused(api, nc, 422, json={"workflow": {"prompt": BASIC, "client_id": "x"}})
     assert "`prompt`" in str(detail["message"])
+
+
+async def test_a_heartbeat_without_capabilities_borrows_the_schedulers_view(
+    api: ApiServer, nc: Client, scheduler: FakeScheduler
+) -> None:
+    await register_backend(nc, "gpu-early", "http://127.0.0.1:9", [])
+    scheduler.backends = [
+        {
+            "id": "gpu-early",
+            "comfy_url": "http://127.0.0.1:9",
+            "status": "online",
+            "capabilities": {"node_classes": BASIC_CLASSES, "object_info_hash": "h"},
+        }
+    ]
+    async with api.client() as http:
+        response = await http.post("/api/jobs", json={"workflow": BASIC, "backend": "gpu-early"})
+    assert response.status_code == 202, response.text
