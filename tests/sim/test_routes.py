@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -154,3 +155,16 @@ async def test_settings_and_user_files_persist_so_the_editor_can_save_workflows(
     assert (await http(sim.url, "DELETE", "/api/userdata/workflows%2Fyours.json")).status_code == 204
     assert (await http(sim.url, "GET", "/api/userdata/..%2F..%2Fetc%2Fpasswd")).status_code == 404
     assert (await http(sim.url, "GET", "/api/userdata", params={"dir": "subgraphs/"})).status_code == 404
+
+
+async def test_an_object_info_file_replaces_the_bundled_catalogue(tmp_path: Path) -> None:
+    full = recorded("object_info.json")
+    small = {name: full[name] for name in ("EmptyImage", "SaveImage")}
+    path = tmp_path / "object_info.json"
+    path.write_text(json.dumps(small))
+    with start_sim(tmp_path, object_info=path) as sim:
+        served = (await http(sim.url, "GET", "/object_info")).json()
+        assert {"EmptyImage", "SaveImage"} <= set(served) and "ImageBlur" not in served
+        body = recorded("prompt_json_response_basic.json")["request"]["json"]
+        refused = (await http(sim.url, "POST", "/prompt", json=body)).json()
+        assert refused["error"]["message"] == "Cannot execute because node ImageBlur does not exist."
