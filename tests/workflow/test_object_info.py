@@ -75,3 +75,18 @@ def test_a_malformed_body_is_an_object_info_error(raw):
 def test_a_malformed_class_names_the_class():
     with pytest.raises(ObjectInfoError, match="Bad"):
         ObjectInfoIndex.from_dict({"Bad": {"input": {"required": []}}})["Bad"]
+
+
+def test_without_input_order_the_upload_widget_follows_the_required_inputs():
+    data = {
+        "L": {
+            "input": {
+                "required": {"image": [["a.png"], {"image_upload": True}], "n": ["INT", {}]},
+                "optional": {"o": ["FLOAT", {}]},
+            },
+            "output": ["IMAGE"],
+        }
+    }
+    assert [s.name for s in ObjectInfoIndex.from_dict(data)["L"].widget_slots] == ["image", "n", "upload", "o"]
+    data["L"]["input_order"] = {"required": ["image", "n"], "optional": ["o"]}
+    assert [s.name for s in ObjectInfoIndex.from_dict(data)["L"].widget_slots] == ["image", "n", "o", "upload"]

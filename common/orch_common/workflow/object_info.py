@@ -262,7 +262,7 @@ def _build_class(name: str, raw: Any) -> ClassInfo:
         python_module=str(raw.get("python_module") or ""),
         inputs=tuple(inputs),
         outputs=outputs,
-        widget_slots=_widget_slots(inputs),
+        widget_slots=_widget_slots(inputs, has_order=bool(order)),
         raw=raw,
     )
 
@@ -282,9 +282,10 @@ def _build_outputs(name: str, raw: Mapping[str, Any]) -> tuple[OutputSpec, ...]:
     return tuple(result)
 
 
-def _widget_slots(inputs: list[WidgetInput | LinkInput]) -> tuple[WidgetSlot, ...]:
+def _widget_slots(inputs: list[WidgetInput | LinkInput], *, has_order: bool) -> tuple[WidgetSlot, ...]:
     slots: list[WidgetSlot] = []
-    uploads: list[WidgetSlot] = []
+    upload: WidgetSlot | None = None
+    upload_at = 0  # without input_order the extension's `upload` lands after the required inputs
     for spec in inputs:
         if not isinstance(spec, WidgetInput):
             continue
@@ -301,10 +302,15 @@ def _widget_slots(inputs: list[WidgetInput | LinkInput]) -> tuple[WidgetSlot, ..
             slots.append(WidgetSlot(control_name, "randomize", in_api=False))
             if spec.type == "COMBO":
                 slots.append(WidgetSlot("control_filter_list", "", in_api=False))
-        if spec.image_upload and spec.required and not uploads:
-            uploads.append(WidgetSlot("upload", "image", in_api=False))
-    # The frontend appends the upload input to `required`; input_order never names it, so it comes last.
-    return tuple(slots + uploads)
+        if spec.required:
+            upload_at = len(slots)
+        if spec.image_upload and spec.required and upload is None:
+            upload = WidgetSlot("upload", "image", in_api=False)
+    if upload is None:
+        return tuple(slots)
+    # The frontend appends `upload` to `required`; input_order never names it, so then it comes last.
+    at = len(slots) if has_order else upload_at
+    return tuple([*slots[:at], upload, *slots[at:]])
 
 
 class ObjectInfoIndex(Mapping[str, ClassInfo]):
