@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from orch_api.coalesce import Outbox
 from orch_common.contracts import subjects
 from orch_common.contracts.events import JobScheduled, JobStarted, JobSubmitted, JobSucceeded
-from orch_common.contracts.live import BackendMetrics, GpuMetrics, LiveProgress
+from orch_common.contracts.live import BackendMetrics, GpuMetrics, LivePreview, LiveProgress
 from tests.api.conftest import BASIC_CLASSES, ApiServer, register_backend
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -134,3 +134,20 @@ async def test_repeated_updates_of_one_slot_keep_only_the_latest() -> None:
         outbox.offer(("progress", "a"), ("job", "a"), {"value": v})
     assert len(outbox) == 1
     assert first == {"value": 1} and await outbox.next() == {"value": 49}
+
+
+async def test_previews_reach_live_clients(api: ApiServer, nc: Client) -> None:
+    preview = LivePreview(
+        job_id="pv1", attempt=1, backend_id="gpu-live", node_id="3", content_type="image/jpeg", data_b64="/9j/AA=="
+    )
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        await asyncio.sleep(0.3)
+        await nc.publish(subjects.live_job("pv1", "preview"), preview.model_dump_json().encode())
+        seen = await _receive_until(ws, lambda m: m["type"] == "preview")
+    assert seen[-1] == {
+        **seen[-1],
+        "job_id": "pv1",
+        "node_id": "3",
+        "content_type": "image/jpeg",
+        "data_b64": "/9j/AA==",
+    }
