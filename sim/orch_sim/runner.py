@@ -143,8 +143,11 @@ class Runner:
                 await self.execute(item)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug in the sim must not kill the worker
+            except Exception:  # a bug in the sim must neither kill the worker nor leave the prompt running
                 log.exception("sim worker failed on prompt %s", item[1])
+                if item[1] in self.server.queue.running:
+                    self.server.queue.task_done(item[1], {}, {},
+                                                {"status_str": "error", "completed": False, "messages": []})
             if self.pending_free:
                 self._apply_free(**self.pending_free)
                 self.pending_free = {}
