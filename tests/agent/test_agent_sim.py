@@ -274,3 +274,19 @@ async def test_sigterm_stops_taking_commands_and_drains_the_running_prompt(
                     proc.kill()
                     await proc.wait()
                 log.close()
+
+
+async def test_a_partly_valid_prompt_starts_partial_and_stores_the_outputs_it_makes(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    recorded = json.loads((FIXTURES / "prompt_error_partial_valid_outputs.json").read_text())
+    workflow = recorded["request"]["json"]["prompt"]
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-partial"):
+            command = run_command("b-partial", workflow)
+            await send(nc, command)
+            events = await job_events(nc, command.job_id, ended)
+            started = events[0]
+            assert started.type == "job.started" and started.partial and "4" in started.node_errors
+            assert events[-1].type == "job.succeeded"
+            assert {e.node_id for e in events if e.type == "job.output_stored"} == {"3"}

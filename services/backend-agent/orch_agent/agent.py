@@ -41,6 +41,7 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict
 
 from orch_agent.capabilities import build_capabilities, nvml_gpus, stats_gpus
+from orch_agent.errors import InputBindingError, InputFetchError, OutputStoreError
 from orch_agent.outputs import artifact_key, classify, content_type_for, node_outputs, text_filename
 from orch_agent.settings import AgentSettings
 from orch_agent.translate import AttemptRef, AttemptTracker, Finish, Intent, Live, Publish, Router, StoreOutputs
@@ -61,7 +62,7 @@ from orch_common.contracts.events import (
     JobSucceeded,
     utcnow,
 )
-from orch_common.contracts.live import BackendMetrics
+from orch_common.contracts.live import BackendMetrics, LiveProgress
 from orch_common.natsutil import connect, wait_for_topology
 from orch_common.natsutil.objects import ArtifactError, get_artifact, put_artifact
 
@@ -164,6 +165,7 @@ class Agent:
             "socket": asyncio.create_task(self._socket_loop(), name="agent-socket"),
             "tick": asyncio.create_task(self._tick_loop(), name="agent-tick"),
             "heartbeat": asyncio.create_task(self._heartbeat_loop(), name="agent-heartbeat"),
+            "capabilities": asyncio.create_task(self._capabilities_loop(), name="agent-capabilities"),
             "metrics": asyncio.create_task(self._metrics_loop(), name="agent-metrics"),
         }
         commands = asyncio.create_task(self._command_loop(), name="agent-commands")
@@ -230,8 +232,11 @@ class Agent:
             delay = min(delay * 2, 2.0)
 
     async def _publish_live(self, live: Live) -> None:
+        message = live.message
+        if isinstance(message, LiveProgress):  # the tracker's clock is monotonic; receivers want wall time
+            message = message.model_copy(update={"sent_at": time.time()})
         try:
-            await self.nc.publish(live.subject, live.message.model_dump_json().encode())
+            await self.nc.publish(live.subject, message.model_dump_json().encode())
         except Exception as exc:  # live messages are best effort
             log.debug("live publish failed: %s", exc)
 
@@ -276,16 +281,14 @@ class Agent:
             jobs_completed=self.jobs_completed,
         )
 
-    async def _heartbeat_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        last_check = -1e9
+    async def _capabilities_loop(self) -> None:
+        """Register as soon as ComfyUI answers, then look for changed capabilities now and then."""
         while True:
-            now = loop.time()
-            if not self._unreachable and (
-                self.registration is None or now - last_check >= self.settings.capabilities_check_s
-            ):
-                last_check = now
-                await self.register()
+            registered = not self._unreachable and await self.register()
+            await asyncio.sleep(self.settings.capabilities_check_s if registered else 0.5)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
             if self._kv is not None:
                 try:
                     await self._kv.put(self.backend_id, self.heartbeat().model_dump_json().encode())
@@ -448,30 +451,14 @@ class Agent:
                 run.queue.put_nowait(Finish(success_seen=False))
             run.started.set()
             return
-        prompt = copy.deepcopy(cmd.workflow)
-        for binding in cmd.inputs:
-            node = prompt.get(binding.node_id)
-            if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
-                await self._fail_now(
-                    cmd,
-                    FailureReason.VALIDATION,
-                    f"input binding for artifact {binding.artifact_id!r} names node {binding.node_id!r}, "
-                    "which the prompt does not have",
-                    node_id=binding.node_id,
-                )
-                return
-            try:
-                data, _ = await get_artifact(self.js, binding.artifact_id)
-                uploaded = await self.comfy.upload_image(data, binding.filename)
-            except (ArtifactError, ComfyError) as exc:
-                await self._fail_now(
-                    cmd,
-                    FailureReason.UPLOAD_FAILED,
-                    f"input artifact {binding.artifact_id!r} could not be uploaded as {binding.filename!r}: {exc}",
-                    node_id=binding.node_id,
-                )
-                return
-            node["inputs"][binding.input_name] = uploaded.input_value
+        try:
+            prompt = await self._prepare_prompt(cmd)
+        except InputBindingError as exc:
+            await self._fail_now(cmd, FailureReason.VALIDATION, str(exc))
+            return
+        except InputFetchError as exc:
+            await self._fail_now(cmd, FailureReason.UPLOAD_FAILED, str(exc))
+            return
         extra: dict[str, Any] = dict(cmd.extra_data)
         extra["orch"] = {"backend_id": self.backend_id, "job_id": cmd.job_id, "attempt": cmd.attempt}
         if cmd.previews:
@@ -500,11 +487,15 @@ class Agent:
             return
         except ComfyError as exc:
             self._drop_run(run)
+            self._abandoned.add(cmd.prompt_id)  # it may have been queued after all: cleaned up on reconnect
             reason = FailureReason.BACKEND_LOST
             if not isinstance(exc, ComfyConnectionError | ComfyTimeout):
                 reason = FailureReason.INTERNAL
             await self._fail_now(cmd, reason, f"submitting the prompt failed: {exc}")
             return
+        except BaseException:
+            self._drop_run(run)
+            raise
         await self.publish_event(
             JobStarted(
                 job_id=cmd.job_id,
@@ -516,6 +507,26 @@ class Agent:
             )
         )
         run.started.set()
+
+    async def _prepare_prompt(self, cmd: RunJob) -> dict[str, Any]:
+        """The command's prompt with every input artifact uploaded to ComfyUI and patched in."""
+        prompt = copy.deepcopy(cmd.workflow)
+        for binding in cmd.inputs:
+            node = prompt.get(binding.node_id)
+            if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+                raise InputBindingError(
+                    f"input binding for artifact {binding.artifact_id!r} names node {binding.node_id!r}, "
+                    "which the prompt does not have"
+                )
+            try:
+                data, _ = await get_artifact(self.js, binding.artifact_id)
+                uploaded = await self.comfy.upload_image(data, binding.filename)
+            except (ArtifactError, ComfyError) as exc:
+                raise InputFetchError(
+                    f"input artifact {binding.artifact_id!r} could not be uploaded as {binding.filename!r}: {exc}"
+                ) from exc
+            node["inputs"][binding.input_name] = uploaded.input_value
+        return prompt
 
     async def cancel_job(self, cmd: CancelJob) -> None:
         """Interrupt the prompt if it is running, else delete it from the queue; then `JobCancelled`."""
@@ -772,7 +783,7 @@ class Agent:
                     await self._store_item(run, index, item)
                     run.stored.add((node_id, index))
                     break
-                except (ComfyError, ArtifactError, nats.errors.Error) as exc:
+                except OutputStoreError as exc:
                     log.warning("storing output %s/%d of %s failed: %s", node_id, index, run.prompt_id, exc)
                     await asyncio.sleep(0.2 * (attempt + 1))
             else:
@@ -780,6 +791,14 @@ class Agent:
         return ok
 
     async def _store_item(self, run: _Run, index: int, item: OutputItem) -> None:
+        """Copy one output into the Object Store and publish `JobOutputStored`; raises OutputStoreError."""
+        try:
+            event = await self._copy_output(run, index, item)
+        except (ComfyError, ArtifactError, nats.errors.Error) as exc:
+            raise OutputStoreError(f"output {item.node_id}/{index} of {run.prompt_id}: {exc}") from exc
+        await self.publish_event(event)
+
+    async def _copy_output(self, run: _Run, index: int, item: OutputItem) -> JobOutputStored:
         ref = run.tracker.ref
         if isinstance(item, OutputText):
             data, content_type, filename = item.text.encode(), "text/plain", text_filename(item)
@@ -804,21 +823,19 @@ class Agent:
                 "filename": filename,
             },
         )
-        await self.publish_event(
-            JobOutputStored(
-                job_id=ref.job_id,
-                attempt=ref.attempt,
-                node_id=item.node_id,
-                index=index,
-                artifact_id=key,
-                filename=filename,
-                subfolder=subfolder,
-                folder_type=folder_type,
-                kind=classify(item, run.prompt, content_type),
-                content_type=content_type,
-                size=stored.size,
-                sha256=stored.sha256,
-            )
+        return JobOutputStored(
+            job_id=ref.job_id,
+            attempt=ref.attempt,
+            node_id=item.node_id,
+            index=index,
+            artifact_id=key,
+            filename=filename,
+            subfolder=subfolder,
+            folder_type=folder_type,
+            kind=classify(item, run.prompt, content_type),
+            content_type=content_type,
+            size=stored.size,
+            sha256=stored.sha256,
         )
 
     async def _finish(self, run: _Run) -> None:

@@ -12,6 +12,8 @@ from orch_common.contracts import subjects
 
 __all__ = ["AgentSettings", "default_backend_id"]
 
+_BACKEND_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
+
 
 def default_backend_id() -> str:
     """The host name, made safe as a subject token."""
@@ -53,6 +55,10 @@ class AgentSettings(BaseSettings):
     @field_validator("backend_id")
     @classmethod
     def _token(cls, value: str) -> str:
+        if not _BACKEND_ID.match(value):
+            raise ValueError(
+                f"backend id {value!r} must be letters, digits, '_' or '-' (it is a subject token and a KV key)"
+            )
         return subjects.check_token(value)
 
     @field_validator("comfy_url")
