@@ -53,7 +53,7 @@ async def test_a_new_client_gets_a_snapshot_of_backends_and_unfinished_jobs(api:
 
 async def test_a_burst_of_progress_is_coalesced_and_its_last_value_arrives(api: ApiServer, nc: Client) -> None:
     async with connect(f"{api.ws_url}/api/live") as ws:
-        await asyncio.sleep(0.3)  # the snapshot has been sent; the outbox is attached
+        assert json.loads(await ws.recv())["type"] == "snapshot"  # from now on the outbox is attached
         for i in range(100):
             tick = LiveProgress(
                 job_id="burst",
@@ -75,7 +75,7 @@ async def test_a_burst_of_progress_is_coalesced_and_its_last_value_arrives(api: 
 
 async def test_a_terminal_state_is_always_delivered(api: ApiServer, nc: Client) -> None:
     async with connect(f"{api.ws_url}/api/live") as ws:
-        await asyncio.sleep(0.3)
+        assert json.loads(await ws.recv())["type"] == "snapshot"
         await _publish_events(
             nc,
             JobSubmitted(job_id="fast1", workflow=WORKFLOW),
@@ -97,7 +97,7 @@ async def test_metrics_reach_live_clients(api: ApiServer, nc: Client) -> None:
         gpus=[GpuMetrics(utilization=87.0, vram_used=1, vram_total=2, temperature=61.0)],
     )
     async with connect(f"{api.ws_url}/api/live") as ws:
-        await asyncio.sleep(0.3)
+        assert json.loads(await ws.recv())["type"] == "snapshot"
         await nc.publish(subjects.live_backend_metrics("gpu-live"), metrics.model_dump_json().encode())
         seen = await _receive_until(ws, lambda m: m["type"] == "metrics")
     assert seen[-1]["backend_id"] == "gpu-live" and seen[-1]["queue_remaining"] == 3
@@ -141,7 +141,7 @@ async def test_previews_reach_live_clients(api: ApiServer, nc: Client) -> None:
         job_id="pv1", attempt=1, backend_id="gpu-live", node_id="3", content_type="image/jpeg", data_b64="/9j/AA=="
     )
     async with connect(f"{api.ws_url}/api/live") as ws:
-        await asyncio.sleep(0.3)
+        assert json.loads(await ws.recv())["type"] == "snapshot"
         await nc.publish(subjects.live_job("pv1", "preview"), preview.model_dump_json().encode())
         seen = await _receive_until(ws, lambda m: m["type"] == "preview")
     assert seen[-1] == {
