@@ -47,10 +47,11 @@ async def test_metrics_expose_the_series(api: ApiServer, nc: Client, scheduler: 
     await nc.publish(subjects.live_backend_metrics("gpu-m"), metrics.model_dump_json().encode())
     await nc.flush()
     scheduler.backends = [{"id": "gpu-m", "comfy_url": None, "status": "busy", "queued_jobs": 2, "running_jobs": ["j"]}]
-    await asyncio.sleep(0.2)
     async with api.client() as http:
         await http.get("/healthz")
-        response = await http.get("/metrics")
+        async with asyncio.timeout(10):
+            while 'orch_backend_queue_length{backend="gpu-m"} 4.0' not in (response := await http.get("/metrics")).text:
+                await asyncio.sleep(0.05)  # until the API has received the metrics message
     text = response.text
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     for series in (

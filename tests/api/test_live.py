@@ -41,8 +41,10 @@ async def _publish_events(nc: Client, *events: Any) -> None:
 
 async def test_a_new_client_gets_a_snapshot_of_backends_and_unfinished_jobs(api: ApiServer, nc: Client) -> None:
     await register_backend(nc, "gpu-live", "http://127.0.0.1:9", BASIC_CLASSES)
-    await _publish_events(nc, JobSubmitted(job_id="open1", workflow=WORKFLOW))
-    await asyncio.sleep(0.2)
+    async with connect(f"{api.ws_url}/api/live") as watcher:
+        assert json.loads(await watcher.recv())["type"] == "snapshot"
+        await _publish_events(nc, JobSubmitted(job_id="open1", workflow=WORKFLOW))
+        await _receive_until(watcher, lambda m: m["type"] == "job" and m["job"]["id"] == "open1")
     async with connect(f"{api.ws_url}/api/live") as ws:
         first = json.loads(await ws.recv())
     assert first["type"] == "snapshot"
