@@ -49,9 +49,11 @@ async def test_metrics_expose_the_series(api: ApiServer, nc: Client, scheduler: 
     scheduler.backends = [{"id": "gpu-m", "comfy_url": None, "status": "busy", "queued_jobs": 2, "running_jobs": ["j"]}]
     async with api.client() as http:
         await http.get("/healthz")
-        async with asyncio.timeout(10):
-            while 'orch_backend_queue_length{backend="gpu-m"} 4.0' not in (response := await http.get("/metrics")).text:
-                await asyncio.sleep(0.05)  # until the API has received the metrics message
+        for _ in range(200):  # until the API has received the metrics message
+            response = await http.get("/metrics")
+            if 'orch_backend_queue_length{backend="gpu-m"} 4.0' in response.text:
+                break
+            await asyncio.sleep(0.05)
     text = response.text
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     for series in (
