@@ -610,3 +610,11 @@ def test_prompt_nodes_come_in_the_frontends_execution_order(graph, idx):
     graph.link(1, 0, 2, "image", "IMAGE")
     graph.link(2, 0, 9, "images", "IMAGE")
     assert list(convert_ui_to_api(graph.build(), idx)) == ["1", "2", "9"]
+
+
+def test_a_muted_primitive_node_still_pushes_its_value(graph, idx):
+    """graphToPrompt calls applyToGraph on every virtual node before looking at modes."""
+    graph.node(2, "ImageBlur", [3, 1.5], inputs=[("blur_radius", "INT")], widget_inputs=("blur_radius",))
+    graph.node(7, "PrimitiveNode", [6, "fixed"], outputs=[("INT", "INT")], mode=2)
+    graph.link(7, 0, 2, "blur_radius", "INT")
+    assert convert_ui_to_api(graph.build(), idx)["2"]["inputs"]["blur_radius"] == 6
