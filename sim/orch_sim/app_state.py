@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import shutil
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ class SimServer:
         self.dirs: Any = self.nodes.make("SimDirs", input=root / "input", output=root / "output",
                                          temp=root / "temp")
         self.user_dir = root / "user" / "default"
-        for path in (self.dirs.input, self.dirs.output, self.dirs.temp, self.user_dir):
+        for path in (self.dirs.input, self.dirs.output, self.user_dir):
             Path(path).mkdir(parents=True, exist_ok=True)
+        self._clean_temp()
         self.state: Any = self.nodes.make(
             "SimState", loaded_checkpoint=None, model_load_seconds=config.model_load_seconds,
             step_seconds=config.step_seconds, speed=config.speed)
@@ -58,8 +60,9 @@ class SimServer:
         self.hub.close_all()
 
     async def restart(self) -> None:
-        """Queue, history, cache and loaded model gone, sockets closed, faults and pacing back to the
-        start-up options (as a process restarted with the same flags would be); files on disk stay."""
+        """Queue, history, cache, temp files and loaded model gone, sockets closed, faults and pacing back
+        to the start-up options (as a process restarted with the same flags would be); inputs and outputs
+        stay."""
         await self.runner.stop()
         for name, value in dataclasses.asdict(self.config.faults).items():
             setattr(self.faults, name, value)
@@ -71,9 +74,15 @@ class SimServer:
         self.runner.interrupt.clear()
         self.state.loaded_checkpoint = None
         self.hub.close_all()
+        self._clean_temp()
         self.number = 0
         self.restarts += 1
         self.runner.start()
+
+    def _clean_temp(self) -> None:
+        """ComfyUI empties its temp directory (PreviewImage files) at every start."""
+        shutil.rmtree(self.dirs.temp, ignore_errors=True)
+        Path(self.dirs.temp).mkdir(parents=True, exist_ok=True)
 
     def broadcast_status(self) -> None:
         self.hub.send_json("status", self.status_payload())

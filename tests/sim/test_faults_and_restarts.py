@@ -120,11 +120,13 @@ async def test_a_killed_sim_comes_back_on_the_same_port_with_an_empty_queue_and_
         await http(sim.url, "POST", "/sim/faults", json={"hang_at_node": "4"})
         await http(sim.url, "POST", "/prompt", json=body)
         old_pid, port = sim.pid, sim.port
+        (sim.data_dir / "temp" / "ComfyUI_temp_abcde_00001_.png").write_bytes(b"left over")
         sim.restart(hard=True)
         assert sim.port == port and sim.pid != old_pid
         assert (await http(sim.url, "GET", "/queue")).json() == recorded("queue_empty.json")
         assert (await http(sim.url, "GET", "/history")).json() == {}
         view = await http(sim.url, "GET", "/view", params=image)
         assert view.status_code == 200 and view.headers["content-type"] == "image/png"
+        assert list((sim.data_dir / "temp").iterdir()) == []  # like ComfyUI, temp is emptied at start
     finally:
         sim.stop()
