@@ -59,9 +59,11 @@ async def test_an_artifact_is_served_with_its_content_type(api: ApiServer, nc: C
     async with api.client() as http:
         found = await http.get("/api/artifacts/job9/1/4/0-out.png")
         missing = await http.get("/api/artifacts/job9/1/4/9-none.png")
+        encoded = await http.get("/api/artifacts/job9%2F1%2F4%2F0-out.png")  # the UI encodes the whole id
     assert found.status_code == 200 and found.content == b"\x89PNG fake"
     assert found.headers["content-type"] == "image/png"
     assert missing.status_code == 404
+    assert encoded.status_code == 200 and encoded.content == b"\x89PNG fake"
 
 
 async def test_backends_merge_the_scheduler_view_registrations_and_metrics(
