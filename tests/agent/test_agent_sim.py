@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from orch_common.contracts import subjects
 from orch_common.contracts.commands import CancelJob
 from orch_common.contracts.events import ArtifactKind, BackendRegistered, FailureReason, InputBinding
-from orch_common.contracts.live import BackendMetrics
+from orch_common.contracts.live import BackendMetrics, LivePreview, LiveProgress
 from orch_common.natsutil import NatsServer
 from orch_common.natsutil.objects import get_artifact, put_artifact
 from tests.agent.harness import ended, has, heartbeat, job_events, run_command, running_agent, send, wait_for
@@ -290,3 +290,34 @@ async def test_a_partly_valid_prompt_starts_partial_and_stores_the_outputs_it_ma
             assert started.type == "job.started" and started.partial and "4" in started.node_errors
             assert events[-1].type == "job.succeeded"
             assert {e.node_id for e in events if e.type == "job.output_stored"} == {"3"}
+
+
+async def test_progress_and_previews_stream_live_while_durable_progress_is_coalesced(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with start_sim(tmp_path, demo_models=True, step_seconds=0.05) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-live"):
+            command = run_command("b-live", long_job(20))
+            progress: list[LiveProgress] = []
+            previews: list[LivePreview] = []
+
+            async def on_progress(msg: Msg) -> None:
+                progress.append(LiveProgress.model_validate_json(msg.data))
+
+            async def on_preview(msg: Msg) -> None:
+                previews.append(LivePreview.model_validate_json(msg.data))
+
+            await nc.subscribe(subjects.live_job(command.job_id, "progress"), cb=on_progress)
+            await nc.subscribe(subjects.live_job(command.job_id, "preview"), cb=on_preview)
+            await send(nc, command)
+            events = await job_events(nc, command.job_id, ended)
+            assert events[-1].type == "job.succeeded"
+            sampler = [p for p in progress if p.node_id == "3" and p.max == 20]
+            assert [p.value for p in sampler][-1] == 20 and len({p.value for p in sampler}) == 20
+            assert all(p.prompt_id == command.prompt_id and p.sent_at > 1e9 for p in progress)
+            durable = [e for e in events if e.type == "job.progressed"]
+            assert 0 < len(durable) < len(progress)
+            assert [e.seq for e in durable] == sorted({e.seq for e in durable})
+            assert any(e.node_id == "3" and e.value == 20 for e in durable), "the last value is always kept"
+            assert previews and all(p.node_id == "3" and p.data_b64 for p in previews)
+            assert len(previews) < 20, "previews are throttled"

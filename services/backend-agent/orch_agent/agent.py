@@ -5,7 +5,7 @@
     agent = Agent(AgentSettings(backend_id="gpu-1", comfy_url="http://127.0.0.1:8188"))
     await agent.run()          # until agent.request_stop() (SIGTERM), then drains
 
-It runs five loops:
+It runs six loops:
 
 - commands: its durable pull consumer on ORCH_COMMANDS; `RunJob` uploads inputs, submits the prompt under
   the command's prompt id and publishes `JobStarted`; `CancelJob` interrupts or dequeues that one prompt.
@@ -13,7 +13,8 @@ It runs five loops:
 - socket: the one ComfyUI websocket, translated by :mod:`orch_agent.translate`; reconnects with backoff and
   then reconciles every in-flight prompt (`/queue` + `/history`).
 - tick: coalesced progress, hang detection, and declaring ComfyUI unreachable after `unreachable_after_s`.
-- heartbeat: the registration and status in the KV bucket every second; re-registers when object_info changes.
+- heartbeat: the registration and status (`BackendHeartbeat`) in the KV bucket every second.
+- capabilities: registers as soon as ComfyUI answers; re-registers when object_info's hash changes.
 - metrics: `BackendMetrics` every second on core NATS.
 
 Durable work for one attempt (events, output copies, the final decision) runs in that attempt's own worker,
