@@ -106,3 +106,14 @@ async def test_the_assets_the_editor_index_references_load_through_the_proxy(api
         for url in [u for u in relative if not u.endswith("user.css")][:10]:  # a 404 on ComfyUI itself
             response = await http.get(prefix + url)
             assert response.status_code == 200, url
+
+
+async def test_an_image_uploaded_through_the_proxy_can_be_viewed_through_it(api: ApiServer, registered: str) -> None:
+    png = (FIXTURES / "upload_source.png").read_bytes()
+    prefix = f"/backends/{registered}/comfy/"
+    async with api.client(headers={"Origin": api.url}) as http:
+        uploaded = await http.post(prefix + "api/upload/image", files={"image": ("proxied.png", png, "image/png")})
+        assert uploaded.status_code == 200, uploaded.text
+        name = uploaded.json()["name"]
+        viewed = await http.get(prefix + "api/view", params={"filename": name, "type": "input"})
+    assert viewed.status_code == 200 and viewed.content == png
