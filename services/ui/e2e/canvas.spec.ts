@@ -18,6 +18,8 @@ const nodeIds = async (p: Page) =>
   (await p.locator('[data-testid^="workflow-node-"]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.testid!))).map(
     (t) => t.replace("workflow-node-", ""),
   );
+/** The first port of a node on one side (port ids come from the server's inspector). */
+const port = (p: Page, nodeId: string, side: "in" | "out") => p.locator(`[data-testid^="port-${nodeId}-${side}-"]`).first();
 const shoot = async (p: Page, name: string) => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await p.screenshot({ path: join(SCREENSHOTS, name) });
@@ -50,10 +52,10 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("add-file-input").setInputFiles([workflow("api_basic.json"), workflow("api_loadimage_scale.json")]);
     await page.locator('[data-testid^="workflow-node-"]').nth(1).waitFor();
     const [first, second] = await nodeIds(page);
-    await page.getByTestId(`port-${first}-out-4`).waitFor();
-    await page.getByTestId(`port-${second}-out-12`).dragTo(page.getByTestId(`port-${second}-in-10.image`));
+    await port(page, first, "out").waitFor();
+    await port(page, second, "out").dragTo(port(page, second, "in"));
     expect(await page.locator(".react-flow__edge").count()).toBe(0);
-    await page.getByTestId(`port-${first}-out-4`).dragTo(page.getByTestId(`port-${second}-in-10.image`));
+    await port(page, first, "out").dragTo(port(page, second, "in"));
     await page.locator(".react-flow__edge").first().waitFor({ state: "attached" });
     expect(await page.locator(".react-flow__edge").count()).toBe(1);
   });

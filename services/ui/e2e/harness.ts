@@ -47,7 +47,6 @@ export async function startStack(): Promise<Stack> {
       cwd: data,
       env: { ...process.env, ORCH_API_UI_DIST: resolve(here, "../dist") },
       stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
     },
   );
   let output = "";
@@ -68,20 +67,22 @@ export async function startStack(): Promise<Stack> {
   return {
     url,
     stop: async () => {
+      // Like Ctrl-C: `orch up` stops its children (each in its own session) before it exits.
       if (child.exitCode === null) {
-        process.kill(-child.pid!, "SIGINT");
+        child.kill("SIGINT");
         await new Promise<void>((ok) => {
           const t = setTimeout(() => {
-            if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
+            if (child.exitCode === null) child.kill("SIGKILL");
             ok();
-          }, 15_000);
+          }, 60_000);
           child.on("exit", () => {
             clearTimeout(t);
             ok();
           });
         });
       }
-      rmSync(data, { recursive: true, force: true });
+      if (process.env.ORCH_E2E_KEEP) console.log(`stack data and logs kept in ${data}`);
+      else rmSync(data, { recursive: true, force: true });
     },
   };
 }
