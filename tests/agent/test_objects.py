@@ -11,6 +11,7 @@ from orch_common.contracts import subjects
 from orch_common.natsutil import NatsServer
 from orch_common.natsutil.objects import (
     CHUNK_SIZE,
+    ArtifactCorruptError,
     ArtifactNotFoundError,
     get_artifact,
     put_artifact,
@@ -70,3 +71,15 @@ async def test_a_missing_key_is_a_clear_not_found(nats_server: NatsServer) -> No
         await store.delete("deleted/1")
         with pytest.raises(ArtifactNotFoundError):
             await get_artifact(nc.jetstream(), "deleted/1")
+
+
+async def test_an_object_whose_chunks_are_gone_is_reported_corrupt(nats_server: NatsServer) -> None:
+    async with nats_client(nats_server.url) as nc:
+        js = nc.jetstream()
+        stored = await put_artifact(js, "gone/1", os.urandom(2 * CHUNK_SIZE + 5))
+        await js.purge_stream(
+            f"OBJ_{subjects.ARTIFACTS_BUCKET}", subject=f"$O.{subjects.ARTIFACTS_BUCKET}.C.{stored.nuid}"
+        )
+        await js.publish(f"$O.{subjects.ARTIFACTS_BUCKET}.C.{stored.nuid}", b"only one")
+        with pytest.raises(ArtifactCorruptError, match="1 of 3 chunks"):
+            await get_artifact(js, "gone/1", timeout=10)

@@ -236,6 +236,8 @@ async def _fetch_chunks(
             except TimeoutError:
                 continue
             parts.extend(m.data for m in msgs)
+            if msgs and len(parts) < chunks and msgs[-1].metadata.num_pending == 0:
+                raise ArtifactCorruptError(f"{chunk_subject}: only {len(parts)} of {chunks} chunks are stored")
     finally:
         with contextlib.suppress(Exception):  # the consumer is ephemeral and expires on its own
             await sub.unsubscribe()
