@@ -52,8 +52,11 @@ MODEL_INPUTS: Mapping[str, str] = {
 _CLASS_INPUTS: Mapping[tuple[str, str], str] = {
     ("CLIPVisionLoader", "clip_name"): "clip_vision",
     ("UpscaleModelLoader", "model_name"): "upscale_models",
+    ("ModelPatchLoader", "name"): "model_patches",
+    ("DiffusersLoader", "model_path"): "diffusers",
 }
-"""Exceptions to MODEL_INPUTS, by (node class, input name)."""
+"""Exceptions to MODEL_INPUTS, by (node class, input name). (`orch sim` keeps the same table for the files it
+pretends to have; it may not import this package, so the two are kept in step by hand.)"""
 
 
 def combo_options(spec: Any) -> list[str] | None:
