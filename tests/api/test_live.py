@@ -16,7 +16,7 @@ from orch_api.coalesce import Outbox
 from orch_common.contracts import subjects
 from orch_common.contracts.events import JobScheduled, JobStarted, JobSubmitted, JobSucceeded
 from orch_common.contracts.live import BackendMetrics, GpuMetrics, LivePreview, LiveProgress
-from tests.api.conftest import BASIC_CLASSES, ApiServer, register_backend
+from tests.api.conftest import BASIC_CLASSES, ApiServer, FakeScheduler, job_view, register_backend
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -153,3 +153,25 @@ async def test_previews_reach_live_clients(api: ApiServer, nc: Client) -> None:
         "content_type": "image/jpeg",
         "data_b64": "/9j/AA==",
     }
+
+
+async def test_a_job_that_started_before_the_api_ends_with_the_schedulers_outputs(
+    api: ApiServer, nc: Client, scheduler: FakeScheduler
+) -> None:
+    output = {
+        "artifact_id": "old1/1/9/0-a.png",
+        "node_id": "9",
+        "filename": "a.png",
+        "subfolder": "",
+        "type": "output",
+        "kind": "image",
+        "content_type": "image/png",
+    }
+    scheduler.jobs["old1"] = job_view("old1", "succeeded", backend="gpu-live", outputs=[output])
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        assert json.loads(await ws.recv())["type"] == "snapshot"
+        await _publish_events(nc, JobSucceeded(job_id="old1", attempt=1, backend_id="gpu-live"))
+        seen = await _receive_until(ws, lambda m: m["type"] == "job" and m["job"]["outputs"])
+    job = seen[-1]["job"]
+    assert job["state"] == "succeeded" and job["outputs"][0]["artifact_id"] == "old1/1/9/0-a.png"
+    assert not any(key.startswith("_") for key in job)

@@ -12,10 +12,12 @@ message to every outbox without ever waiting on a client.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -25,13 +27,14 @@ from pydantic import ValidationError
 
 from orch_api.bus import Bus
 from orch_api.coalesce import Outbox
+from orch_api.errors import ApiError
 from orch_api.telemetry import ApiMetrics
 from orch_common.contracts import subjects
 from orch_common.contracts.events import parse_event
 from orch_common.contracts.live import BackendMetrics, LivePreview, LiveProgress
-from orch_common.contracts.rpc import JobState
+from orch_common.contracts.rpc import JobState, JobView, RpcVerb
 
-__all__ = ["LiveHub", "job_message"]
+__all__ = ["LiveHub", "job_message", "public"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,13 @@ _BACKEND_STATUS_OF_EVENT = {
 _KEEP_FINISHED = 1000
 
 
+def public(summary: dict[str, Any]) -> dict[str, Any]:
+    """A job summary without the hub's private bookkeeping (keys starting with `_`)."""
+    return {k: v for k, v in summary.items() if not k.startswith("_")}
+
+
 def job_message(summary: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "job", "job": summary}
+    return {"type": "job", "job": public(summary)}
 
 
 class LiveHub:
@@ -73,6 +81,7 @@ class LiveHub:
         self.backend_status: dict[str, str] = {}
         self._outboxes: set[Outbox] = set()
         self._subs: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         events = await self.bus.js.subscribe(
@@ -90,6 +99,8 @@ class LiveHub:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         self._subs = []
+        for task in list(self._tasks):
+            task.cancel()
         for outbox in list(self._outboxes):
             outbox.close()
 
@@ -146,6 +157,7 @@ class LiveHub:
         if kind in ("job.scheduled", "job.started", "job.succeeded"):
             summary["backend"] = event.backend_id
         if kind == "job.submitted":
+            summary["_seen_from_start"] = True
             summary["pinned_backend"] = event.pinned_backend
             summary["labels"] = dict(event.labels)
         if kind in ("job.attempt_failed", "job.failed"):
@@ -175,8 +187,30 @@ class LiveHub:
         self.jobs.move_to_end(job_id)
         if JobState(summary["state"]).terminal and not was_terminal:
             self.metrics.job_finished()
+            if not summary.get("_seen_from_start"):
+                self._spawn(self._complete(job_id))
         self._prune()
         self._offer("job", job_id, "job", job_message(dict(summary)))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _complete(self, job_id: str) -> None:
+        """A job that finished but started before this process: its outputs and attempts come from the scheduler."""
+        with contextlib.suppress(ApiError, ValidationError):
+            view = JobView.model_validate(await self.bus.rpc(RpcVerb.JOBS_GET, {"job_id": job_id}))
+            summary = self.jobs.get(job_id)
+            if summary is None:
+                return
+            known = {o["artifact_id"] for o in summary["outputs"]}
+            extra = [o.model_dump(mode="json") for o in view.outputs if o.artifact_id not in known]
+            summary["outputs"] = [*extra, *summary["outputs"]]
+            summary["attempt"] = max([int(summary["attempt"]), *(a.attempt for a in view.attempts)])
+            summary["backend"] = summary["backend"] or view.backend
+            summary["labels"] = dict(view.labels)
+            self._offer("job", job_id, "job", job_message(dict(summary)))
 
     def _prune(self) -> None:
         finished = [k for k, v in self.jobs.items() if JobState(v["state"]).terminal]

@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 from orch_api.coalesce import Outbox, OutboxClosed, OutboxOverflow
 from orch_api.context import ApiContext, first_to_finish, get_ctx
 from orch_api.errors import ApiError
+from orch_api.live_hub import public
 from orch_api.routes.backends import list_backend_views
 from orch_common.contracts.rpc import JobState, ListJobsRequest, ListJobsResult, RpcVerb
 
@@ -49,7 +50,7 @@ async def _open_jobs(ctx: ApiContext) -> dict[str, dict[str, Any]]:
         if JobState(summary["state"]).terminal:
             jobs.pop(job_id, None)
         else:
-            jobs[job_id] = {**jobs.get(job_id, {}), **summary}
+            jobs[job_id] = {**jobs.get(job_id, {}), **public(summary)}
     return jobs
 
 
