@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orch sim", description="A ComfyUI-compatible test server (ComfyUI 0.3.64 wire behaviour).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8188, help="port (default 8188; 0 picks a free one)")
+    parser.add_argument("--port", type=int, default=8188,
+                        help="port (default 8188; 0 picks a free one and prints it)")
     parser.add_argument("--object-info", type=Path, default=None,
                         help="an /object_info JSON to serve instead of the bundled ComfyUI 0.3.64 one")
     parser.add_argument("--data-dir", type=Path, default=Path("sim-data"),
@@ -65,11 +67,31 @@ def serve(config: SimConfig, log_level: str = "warning") -> None:
     from orch_sim.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_app(config)
+    try:
+        sock = _bind(config.host, config.port)
+    except OSError as exc:
+        print(f"orch sim: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from exc
+    config.port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level=log_level, ws="websockets-sansio",
+                                           ws_max_size=64 * 1024 * 1024))
     print(f"orch sim: serving ComfyUI API on http://{config.host}:{config.port} (data {config.data_dir})",
           file=sys.stderr, flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, ws="websockets-sansio",
-                ws_max_size=64 * 1024 * 1024)
+    server.run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before start-up, so a taken port fails at once and `--port 0` can say which port it got."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -30,6 +30,7 @@ def _state(request: Request) -> dict[str, Any]:
     sim = sim_of(request)
     return {
         "pid": os.getpid(),
+        "port": sim.config.port,
         "queue_remaining": sim.queue.remaining,
         "running_prompt_id": sim.runner.current_prompt_id,
         "executing_node": sim.runner.last_node_id,
