@@ -140,7 +140,13 @@ export const api = {
 
   /** Saved workflows in a server's user storage (ComfyUI `/api/userdata?dir=workflows`). */
   savedWorkflows: async (backend: string): Promise<SavedWorkflow[]> => {
-    const names = await request<string[]>("GET", comfy(backend, "api/userdata?dir=workflows"));
+    let names: string[];
+    try {
+      names = await request<string[]>("GET", comfy(backend, "api/userdata?dir=workflows"));
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return []; // ComfyUI's answer when nothing was saved yet
+      throw e;
+    }
     return names.filter((n) => n.endsWith(".json")).map((name) => ({ backend, name }));
   },
   savedWorkflow: (backend: string, name: string) =>

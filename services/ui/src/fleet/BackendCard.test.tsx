@@ -57,7 +57,7 @@ describe("BackendCard", () => {
     expect(card.textContent).toContain("GPU 87%");
     expect(card.textContent).toContain("VRAM 4.0 GiB / 8.0 GiB");
     expect(card.textContent).toContain("Temp 66°C");
-    expect(card.textContent).toContain("2.0"); // 2 jobs over one minute
+    expect(card.textContent).toContain("Jobs/min2"); // 2 jobs within the last minute
     expect(card.querySelectorAll("svg.sparkline")).toHaveLength(3);
   });
 

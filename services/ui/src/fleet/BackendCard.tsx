@@ -58,7 +58,7 @@ export const BackendCard = memo(function BackendCard({ backend, history, onError
         <dt>Done</dt>
         <dd>{m?.jobs_completed ?? backend.jobs_completed}</dd>
         <dt>Jobs/min</dt>
-        <dd>{jpm === null ? "–" : jpm.toFixed(1)}</dd>
+        <dd>{jpm === null ? "–" : jpm}</dd>
       </dl>
       <div className="backend-job">
         {m?.running_job_id ? (

@@ -271,12 +271,13 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
   }
 }
 
-/** Jobs finished per minute over the metrics history (null until two samples exist). */
+/**
+ * Jobs finished in the last minute of the metrics history; over a shorter history, the jobs finished in it
+ * (never extrapolated). Null until two samples exist.
+ */
 export function jobsPerMinute(history: MetricsSample[]): number | null {
   if (history.length < 2) return null;
-  const first = history[0];
   const last = history[history.length - 1];
-  const minutes = (last.at - first.at) / 60_000;
-  if (minutes <= 0) return null;
-  return Math.max(0, last.jobsCompleted - first.jobsCompleted) / minutes;
+  const from = history.find((s) => last.at - s.at <= 60_000) ?? history[0];
+  return Math.max(0, last.jobsCompleted - from.jobsCompleted);
 }

@@ -72,7 +72,9 @@ export async function runNodes(nodeIds: string[], ctx: RunContext): Promise<stri
     try {
       const overrides = await feedInputs(node, ctx, submitted);
       const prompt = patchedPrompt(node, overrides);
-      const { id: jobId } = await api.submitJob(prompt, node.pinned_backend);
+      const labels: Record<string, string> = { canvas_node: id, canvas_title: node.title };
+      if (ctx.projectId) labels.project = ctx.projectId;
+      const { id: jobId } = await api.submitJob(prompt, node.pinned_backend, labels);
       submitted.set(id, jobId);
       jobIds.push(jobId);
       ctx.onSubmitted({
