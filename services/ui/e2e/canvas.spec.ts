@@ -116,6 +116,26 @@ describe("the canvas against a live fleet", () => {
     expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
   });
 
+  it("keeps a seed beyond 2^53 exact from the field to the submitted job and through a reload", async () => {
+    const big = "18446744073709551615";
+    const before = new Set(await nodeIds(page));
+    await page.getByTestId("add-file-input").setInputFiles([workflow("ui_default.json")]);
+    await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor();
+    const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    const seed = page.getByTestId(`workflow-node-${added}`).getByTestId("param-3.seed");
+    await seed.fill(big);
+    const submitted = page.waitForRequest((r) => r.url().endsWith("/api/jobs") && r.method() === "POST");
+    await page.getByTestId(`run-node-${added}`).click();
+    const body = (await submitted).postData() ?? "";
+    expect(body).toContain(`"seed":${big}`);
+    await page.getByTestId(`node-state-${added}`).filter({ hasText: /queued|scheduled|running|succeeded/ }).waitFor();
+    await page.getByTestId("save-status").filter({ hasText: /^saved$/ }).waitFor({ timeout: 20_000 });
+    await page.reload();
+    const again = page.getByTestId(`workflow-node-${added}`).getByTestId("param-3.seed");
+    await again.waitFor({ timeout: 30_000 });
+    expect(await again.inputValue()).toBe(big);
+  });
+
   it("raised no uncaught page errors", () => {
     expect(errors).toEqual([]);
   });
