@@ -148,6 +148,7 @@ class InputBinding(_Frozen):
     input_name: str  # e.g. "image" of a LoadImage
     filename: str  # upload name on the target server (content-addressed, so a file already there is reused)
     kind: ArtifactKind = ArtifactKind.IMAGE
+    as_text: bool = False  # patch the artifact's UTF-8 text into the input instead of uploading a file
 
 
 class _JobEvent(EventBase):

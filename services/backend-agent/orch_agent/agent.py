@@ -521,6 +521,9 @@ class Agent:
                 )
             try:
                 data, _ = await get_artifact(self.js, binding.artifact_id)
+                if binding.as_text:
+                    node["inputs"][binding.input_name] = data.decode("utf-8", errors="replace")
+                    continue
                 uploaded = await self.comfy.upload_image(data, binding.filename)
             except (ArtifactError, ComfyError) as exc:
                 raise InputFetchError(
