@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from orch_common.comfy.binary import ImageFormat, PreviewMetadata, encode_preview_image, encode_preview_with_metadata
 from orch_sim.graph import ExecutionOrder, cache_keys, is_changed_values
 from orch_sim.prompt_queue import QueueItem
-from orch_sim.validation import is_link
+from orch_sim.validation import exception_type_name, is_link
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -68,11 +68,6 @@ class _NodeInterrupted(Exception):
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _type_name(exc: BaseException) -> str:
-    cls = type(exc)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _format_value(value: Any) -> Any:
@@ -245,9 +240,15 @@ class _PromptRun:
 
     async def run(self) -> dict[str, Any]:
         self._add_message("execution_start", {"prompt_id": self.prompt_id}, broadcast=False)
-        self.keys = keys = self._cache_keys()
+        is_changed = is_changed_values(self.prompt, Path(self.server.dirs.input))
+        # Nodes see the prompt the way ComfyUI's executor holds it: with `is_changed` filled in.
+        self.node_prompt = copy.deepcopy(self.prompt)
+        for changed_id, value in is_changed.items():
+            self.node_prompt[changed_id]["is_changed"] = value
+        self.keys = keys = self._cache_keys(is_changed)
         cache = self.runner.cache
-        for stale in [key for key in cache if key not in set(keys.values())]:
+        live = set(keys.values())
+        for stale in [key for key in cache if key not in live]:
             del cache[stale]
         cached = [node_id for node_id in self.prompt if node_id in keys and keys[node_id] in cache]
         self._add_message("execution_cached", {"nodes": cached, "prompt_id": self.prompt_id}, broadcast=False)
@@ -257,15 +258,15 @@ class _PromptRun:
             order.add(output_id)
         try:
             while order:
-                node_id = order.next()
-                if node_id is None:
+                next_id = order.next()
+                if next_id is None:
                     break
-                entry = cache.get(keys[node_id])
+                entry = cache.get(keys[next_id])
                 if entry is not None:
-                    self._replay(node_id, entry)
+                    self._replay(next_id, entry)
                 else:
-                    await self._run_node(node_id, keys[node_id])
-                order.done(node_id)
+                    await self._run_node(next_id, keys[next_id])
+                order.done(next_id)
         except _NodeInterrupted as stop:
             self._add_message("execution_interrupted", {
                 "prompt_id": self.prompt_id, "node_id": stop.node_id,
@@ -277,7 +278,7 @@ class _PromptRun:
             self._add_message("execution_error", {
                 "prompt_id": self.prompt_id, "node_id": failure.node_id,
                 "node_type": self.prompt[failure.node_id]["class_type"], "executed": list(self.executed),
-                "exception_message": f"{cause}\n", "exception_type": _type_name(cause),
+                "exception_message": f"{cause}\n", "exception_type": exception_type_name(cause),
                 "traceback": traceback.format_tb(cause.__traceback__),
                 "current_inputs": failure.current_inputs, "current_outputs": list(self.prompt)},
                 broadcast=False)
@@ -289,12 +290,7 @@ class _PromptRun:
         self._flush()
         return {"status_str": status_str, "completed": completed, "messages": self.messages}
 
-    def _cache_keys(self) -> dict[str, str]:
-        is_changed = is_changed_values(self.prompt, Path(self.server.dirs.input))
-        # Nodes see the prompt the way ComfyUI's executor holds it: with `is_changed` filled in.
-        self.node_prompt = copy.deepcopy(self.prompt)
-        for node_id, value in is_changed.items():
-            self.node_prompt[node_id]["is_changed"] = value
+    def _cache_keys(self, is_changed: dict[str, Any]) -> dict[str, str]:
         try:
             return cache_keys(self.prompt, list(self.prompt), is_changed)
         except Exception:  # a broken, unreachable node (partial acceptance) must not stop the run

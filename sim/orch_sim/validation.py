@@ -17,7 +17,7 @@ from typing import Any
 
 from orch_sim.catalog import Catalog
 
-__all__ = ["ValidationResult", "is_link", "validate_prompt"]
+__all__ = ["ValidationResult", "exception_type_name", "is_link", "validate_prompt"]
 
 Verdict = tuple[bool, list[dict[str, Any]], str]
 CustomCheck = Callable[[str, dict[str, Any]], str | None]
@@ -42,7 +42,8 @@ def _error(kind: str, message: str, details: str, extra: dict[str, Any] | None =
     return {"type": kind, "message": message, "details": details, "extra_info": extra or {}}
 
 
-def _type_name(exc: BaseException) -> str:
+def exception_type_name(exc: BaseException) -> str:
+    """How ComfyUI names an exception's type: builtins bare, others with their module."""
     cls = type(exc)
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
@@ -137,7 +138,7 @@ class _Validator:
             self.validated[source_id] = (False, [_error(
                 "exception_during_inner_validation", "Exception when validating inner node", str(exc),
                 {"input_name": name, "input_config": config, "exception_message": str(exc),
-                 "exception_type": _type_name(exc), "traceback": traceback.format_tb(tb),
+                 "exception_type": exception_type_name(exc), "traceback": traceback.format_tb(tb),
                  "linked_node": link})], source_id)
             return False
         return ok
@@ -207,7 +208,7 @@ def validate_prompt(prompt: dict[str, Any], catalog: Catalog, custom_check: Cust
         except Exception as exc:
             _, _, tb = sys.exc_info()
             ok, reasons = False, [_error("exception_during_validation", "Exception when validating node",
-                                         str(exc), {"exception_type": _type_name(exc),
+                                         str(exc), {"exception_type": exception_type_name(exc),
                                                     "traceback": traceback.format_tb(tb)})]
             validator.validated[output_id] = (False, reasons, output_id)
         if ok:
