@@ -79,6 +79,10 @@ class SimServer:
         self.restarts += 1
         self.runner.start()
 
+    def folders(self) -> dict[str, Path]:
+        """The directories `/view`, uploads and `/internal/files` know, by their ComfyUI type name."""
+        return {"input": Path(self.dirs.input), "output": Path(self.dirs.output), "temp": Path(self.dirs.temp)}
+
     def _clean_temp(self) -> None:
         """ComfyUI empties its temp directory (PreviewImage files) at every start."""
         shutil.rmtree(self.dirs.temp, ignore_errors=True)

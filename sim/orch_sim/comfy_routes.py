@@ -47,10 +47,6 @@ def sim_of(request: Request | WebSocket) -> SimServer:
     return server
 
 
-def _dirs(sim: SimServer) -> dict[str, Path]:
-    return {"input": Path(sim.dirs.input), "output": Path(sim.dirs.output), "temp": Path(sim.dirs.temp)}
-
-
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw:
@@ -281,7 +277,7 @@ async def get_view_metadata(folder: str) -> Response:
 @router.get("/view")
 async def get_view(request: Request) -> Response:
     try:
-        body, content_type, name = read_view(_dirs(sim_of(request)), dict(request.query_params))
+        body, content_type, name = read_view(sim_of(request).folders(), dict(request.query_params))
     except FileError as exc:
         return empty(exc.status)
     return Response(body, media_type=content_type, headers={"Content-Disposition": f'filename="{name}"'})
@@ -296,7 +292,7 @@ async def _upload(request: Request, mask: bool) -> Response:
         return empty(400)
     data = await image.read()
     try:
-        result = save_upload(_dirs(sim), image.filename, data, fields, compose_mask=mask)
+        result = save_upload(sim.folders(), image.filename, data, fields, compose_mask=mask)
     except FileError as exc:
         return empty(exc.status)
     return json_response(result)

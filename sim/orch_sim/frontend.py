@@ -241,8 +241,7 @@ async def get_folder_paths(request: Request) -> Response:
 
 @internal_router.get("/internal/files/{directory_type}")
 async def get_internal_files(request: Request, directory_type: str) -> Response:
-    sim = sim_of(request)
-    dirs = {"input": Path(sim.dirs.input), "output": Path(sim.dirs.output), "temp": Path(sim.dirs.temp)}
+    dirs = sim_of(request).folders()
     if directory_type not in dirs:
         return Response("Invalid directory type", status_code=400)
     folder = dirs[directory_type]
