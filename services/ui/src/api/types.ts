@@ -47,7 +47,8 @@ export interface Backend {
   status: BackendStatus;
   capabilities: BackendCapabilities;
   queued_jobs: number;
-  running_jobs: number;
+  /** the ids of the jobs running there (older API builds sent a count) */
+  running_jobs: string[] | number;
   jobs_completed: number;
   last_seen: string | null;
   metrics: BackendMetrics | null;
@@ -200,6 +201,7 @@ export interface ProjectSummary {
 
 export interface ProjectVersion {
   version: number;
+  saved_at?: string;
   at?: string;
   restored_from?: number | null;
   name?: string;

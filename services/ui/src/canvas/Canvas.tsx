@@ -80,9 +80,15 @@ export function Canvas({ onOpenEditor }: { onOpenEditor: (nodeId: string) => voi
     [ports, project.doc.edges, dispatch],
   );
 
-  // Restore the viewport of this project once it is loaded.
+  // Restore the viewport of this project once it is loaded: this browser's last one, else the saved one.
   useEffect(() => {
-    const vp = project.doc.view?.viewport;
+    let vp = project.doc.view?.viewport;
+    try {
+      const stored = JSON.parse(localStorage.getItem(VIEW_KEY) ?? "null") as { projectId: string | null; viewport: Viewport } | null;
+      if (stored && stored.projectId === project.id) vp = stored.viewport;
+    } catch {
+      /* ignore a broken entry */
+    }
     if (vp) void flow.setViewport(vp);
   }, [project.id, project.doc.nodes.length === 0]); // eslint-disable-line react-hooks/exhaustive-deps
 

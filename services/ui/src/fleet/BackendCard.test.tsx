@@ -10,7 +10,7 @@ const backend = (over: Partial<Backend> = {}): Backend => ({
   status: "busy",
   capabilities: { gpu_name: "Sim GPU" },
   queued_jobs: 2,
-  running_jobs: 1,
+  running_jobs: ["job-abcdef123"],
   jobs_completed: 7,
   last_seen: null,
   metrics: {

@@ -38,6 +38,8 @@ export const BackendCard = memo(function BackendCard({ backend, history, onError
     }
   };
   const queue = m?.queue_remaining ?? backend.queued_jobs;
+  const running = Array.isArray(backend.running_jobs) ? backend.running_jobs.length : backend.running_jobs;
+  const runningJob = m?.running_job_id ?? (Array.isArray(backend.running_jobs) ? backend.running_jobs[0] : undefined);
   return (
     <article className={`backend-card status-${backend.status}`} data-testid={`backend-card-${backend.id}`}>
       <header>
@@ -54,17 +56,17 @@ export const BackendCard = memo(function BackendCard({ backend, history, onError
         <dt>Queue</dt>
         <dd data-testid={`backend-queue-${backend.id}`}>{queue}</dd>
         <dt>Running</dt>
-        <dd>{backend.running_jobs}</dd>
+        <dd>{running}</dd>
         <dt>Done</dt>
         <dd>{m?.jobs_completed ?? backend.jobs_completed}</dd>
         <dt>Jobs/min</dt>
         <dd>{jpm === null ? "–" : jpm}</dd>
       </dl>
       <div className="backend-job">
-        {m?.running_job_id ? (
+        {runningJob ? (
           <span>
-            job <code>{m.running_job_id.slice(0, 8)}</code>
-            {m.running_node ? (
+            job <code>{runningJob.slice(0, 8)}</code>
+            {m?.running_node ? (
               <>
                 {" "}
                 · node <code>{m.running_node}</code>

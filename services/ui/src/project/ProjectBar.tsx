@@ -10,6 +10,8 @@ import { useWorkspace } from "./WorkspaceProvider";
 
 type Menu = "open" | "versions" | null;
 
+const formatWhen = (iso: string | undefined) => (iso ? new Date(iso).toLocaleString() : "");
+
 export function ProjectBar({ onAdd }: { onAdd: (source: AddSource) => void }) {
   const ws = useWorkspace();
   const [menu, setMenu] = useState<Menu>(null);
@@ -85,10 +87,10 @@ export function ProjectBar({ onAdd }: { onAdd: (source: AddSource) => void }) {
       <div className="menu-anchor">
         <button type="button" onClick={() => void show("open")}>Open…</button>
         {menu === "open" ? (
-          <div className="dropdown" data-testid="project-list">
+          <div className="dropdown" data-testid="project-list" onMouseLeave={() => setMenu(null)}>
             {projects.map((p) => (
               <button key={p.id} type="button" onClick={() => void ws.open(p.id).then(() => setMenu(null))}>
-                {p.name} <small>{p.version ? `v${p.version}` : ""}</small>
+                {p.name} <small>{p.version ? `v${p.version}` : ""} {formatWhen(p.updated_at)}</small>
               </button>
             ))}
             {projects.length === 0 ? <p className="muted">No saved projects.</p> : null}
@@ -98,8 +100,8 @@ export function ProjectBar({ onAdd }: { onAdd: (source: AddSource) => void }) {
       <div className="menu-anchor">
         <button type="button" disabled={!project.id} onClick={() => void show("versions")}>Versions</button>
         {menu === "versions" ? (
-          <div className="dropdown" data-testid="version-list">
-            {versions.map((v) => (
+          <div className="dropdown" data-testid="version-list" onMouseLeave={() => setMenu(null)}>
+            {[...versions].reverse().map((v) => (
               <button
                 key={v.version}
                 type="button"
@@ -113,7 +115,7 @@ export function ProjectBar({ onAdd }: { onAdd: (source: AddSource) => void }) {
                   }
                 }}
               >
-                v{v.version} <small>{v.at ?? ""}</small> {v.restored_from ? <small>(from v{v.restored_from})</small> : null}
+                v{v.version} <small>{formatWhen(v.saved_at ?? v.at)}</small> {v.restored_from ? <small>(from v{v.restored_from})</small> : null}
               </button>
             ))}
             {versions.length === 0 ? <p className="muted">No versions yet.</p> : null}
