@@ -62,7 +62,7 @@ describe("BackendCard", () => {
   });
 
   it("offers Enable for a disabled server and shows idle without metrics", () => {
-    render(<BackendCard backend={backend({ status: "disabled", metrics: null })} history={[]} />);
+    render(<BackendCard backend={backend({ status: "disabled", metrics: null, running_jobs: [] })} history={[]} />);
     expect(screen.getByTestId("backend-toggle-sim-1").textContent).toBe("Enable");
     expect(screen.getByTestId("backend-card-sim-1").textContent).toContain("idle");
   });
