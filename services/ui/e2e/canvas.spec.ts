@@ -48,6 +48,14 @@ describe("the canvas against a live fleet", () => {
     await shoot(page, "fleet-panel.png");
   });
 
+  it("disables and re-enables a server from its card", async () => {
+    await page.getByTestId("backend-toggle-sim-3").click();
+    await page.getByTestId("backend-status-sim-3").filter({ hasText: "disabled" }).waitFor({ timeout: 20_000 });
+    expect(await page.getByTestId("backend-toggle-sim-3").textContent()).toBe("Enable");
+    await page.getByTestId("backend-toggle-sim-3").click();
+    await page.getByTestId("backend-status-sim-3").filter({ hasText: /online|busy/ }).waitFor({ timeout: 20_000 });
+  });
+
   it("adds two workflows from files and connects an IMAGE output to an IMAGE input, refusing a self-loop", async () => {
     await page.getByTestId("add-file-input").setInputFiles([workflow("api_basic.json"), workflow("api_loadimage_scale.json")]);
     await page.locator('[data-testid^="workflow-node-"]').nth(1).waitFor();
@@ -114,6 +122,21 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("save-back").click();
     await page.getByTestId("edit-internals").waitFor({ state: "detached", timeout: 30_000 });
     expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
+  });
+
+  it("adds a workflow from a server's templates and pins it to a server from the context menu", async () => {
+    const before = new Set(await nodeIds(page));
+    await page.getByText("Templates…").click();
+    await page.getByTestId("add-templates").getByText("Image Generation", { exact: true }).click();
+    await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor({ timeout: 30_000 });
+    const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    expect(await page.getByTestId(`node-title-${added}`).textContent()).toBe("Image Generation");
+    await page.getByTestId(`node-title-${added}`).click({ button: "right" });
+    await page.getByTestId("context-menu").getByTestId("pin-sim-2").click();
+    await page.getByTestId(`workflow-node-${added}`).getByText("📌 sim-2").waitFor();
+    await page.getByTestId(`node-title-${added}`).click();
+    await page.keyboard.press("Delete");
+    await page.getByTestId(`workflow-node-${added}`).waitFor({ state: "detached" });
   });
 
   it("keeps a seed beyond 2^53 exact from the field to the submitted job and through a reload", async () => {
