@@ -321,3 +321,29 @@ async def test_progress_and_previews_stream_live_while_durable_progress_is_coale
             assert any(e.node_id == "3" and e.value == 20 for e in durable), "the last value is always kept"
             assert previews and all(p.node_id == "3" and p.data_b64 for p in previews)
             assert len(previews) < 20, "previews are throttled"
+
+
+async def test_changed_capabilities_are_registered_again(nats_server: NatsServer, tmp_path: Path) -> None:
+    with start_sim(tmp_path, models=["checkpoints=first.safetensors"]) as sim:
+        async with (
+            nats_client(nats_server.url) as nc,
+            running_agent(nc, nats_server.url, sim.url, "b-caps", capabilities_check_s=0.5) as agent,
+        ):
+            assert agent.registration is not None
+            assert "first.safetensors" in agent.registration.capabilities.models["checkpoints"]
+            sim.options["models"] = ["checkpoints=second.safetensors"]
+            await asyncio.to_thread(sim.restart, False)
+
+            async def registered_again() -> bool:
+                beat = await heartbeat(nc, "b-caps")
+                if not beat or not beat["registration"]:
+                    return False
+                caps = BackendRegistered.model_validate(beat["registration"]).capabilities
+                return "second.safetensors" in caps.models.get("checkpoints", [])
+
+            await wait_for(registered_again, what="a registration with the new model")
+            js = nc.jetstream()
+            sub = await js.subscribe(subjects.backend_event("b-caps", "registered"), ordered_consumer=True)
+            seen = [BackendRegistered.model_validate_json((await sub.next_msg(timeout=5)).data) for _ in range(2)]
+            await sub.unsubscribe()
+            assert seen[0].capabilities.object_info_hash != seen[1].capabilities.object_info_hash
