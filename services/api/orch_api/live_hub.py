@@ -22,7 +22,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from orch_api.bus import Bus
@@ -57,6 +57,9 @@ _BACKEND_STATUS_OF_EVENT = {
     "backend.enabled": "online",
 }
 _KEEP_FINISHED = 1000
+_HEARTBEAT_S = 1.0
+"""Idle heartbeat of the events consumer: nats-py recreates a consumer that misses two."""
+_WATCH_S = 0.5
 
 
 def public(summary: dict[str, Any]) -> dict[str, Any]:
@@ -80,27 +83,58 @@ class LiveHub:
         self.backend_metrics: dict[str, BackendMetrics] = {}
         self.backend_status: dict[str, str] = {}
         self._outboxes: set[Outbox] = set()
-        self._subs: list[Subscription] = []
+        self._events: Subscription | None = None
+        self._live: Subscription | None = None
+        self._last_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        events = await self.bus.js.subscribe(
+        info = await self.bus.js.stream_info(subjects.EVENTS_STREAM)
+        self._last_seq = info.state.last_seq  # deliver what comes after now, and resume from here after a reconnect
+        self._events = await self._subscribe_events()
+        self._live = await self.bus.nc.subscribe(subjects.all_live(), cb=self._on_live)
+        self._spawn(self._watch_reconnects())
+
+    async def _subscribe_events(self) -> Subscription:
+        """An ordered consumer delivering the events after the last one seen (or after start-up)."""
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._last_seq + 1)
+        return await self.bus.js.subscribe(
             subjects.all_events(),
             cb=self._on_event,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.NEW,
+            idle_heartbeat=_HEARTBEAT_S,
+            config=config,
             stream=subjects.EVENTS_STREAM,
         )
-        live = await self.bus.nc.subscribe(subjects.all_live(), cb=self._on_live)
-        self._subs = [events, live]
+
+    async def _watch_reconnects(self) -> None:
+        """After NATS reconnects (a server restart loses the ephemeral consumer), subscribe again where we were."""
+        seen = self.bus.nc.stats["reconnects"]
+        while True:
+            await asyncio.sleep(_WATCH_S)
+            now = self.bus.nc.stats["reconnects"]
+            if now == seen or not self.bus.nc.is_connected:
+                continue
+            try:
+                replacement = await self._subscribe_events()
+            except Exception as exc:  # still settling after the reconnect: try again on the next tick
+                log.info("live hub: resubscribing to events failed (%r); retrying", exc)
+                continue
+            old, self._events = self._events, replacement
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await old.unsubscribe()
+            seen = now
+            log.info("live hub: resubscribed to events after a NATS reconnect (from sequence %d)", self._last_seq + 1)
 
     async def stop(self) -> None:
-        for sub in self._subs:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        self._subs = []
         for task in list(self._tasks):
             task.cancel()
+        for sub in (self._events, self._live):
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+        self._events = self._live = None
         for outbox in list(self._outboxes):
             outbox.close()
 
@@ -124,6 +158,10 @@ class LiveHub:
     # ------------------------------------------------------------------------------------ events
 
     async def _on_event(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        if seq <= self._last_seq:
+            return  # delivered again by a replaced consumer: already folded
+        self._last_seq = seq
         try:
             event = parse_event(msg.data)
         except (ValidationError, ValueError) as exc:
@@ -169,7 +207,7 @@ class LiveHub:
             }
         if kind == "job.cancellation_requested":
             summary["cancel_requested"] = True
-        if kind == "job.output_stored":
+        if kind == "job.output_stored" and all(o["artifact_id"] != event.artifact_id for o in summary["outputs"]):
             summary["outputs"] = [
                 *summary["outputs"],
                 {
