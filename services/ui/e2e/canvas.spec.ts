@@ -159,6 +159,25 @@ describe("the canvas against a live fleet", () => {
     expect(await again.inputValue()).toBe(big);
   });
 
+  it("shows masks in greyscale or over their image, and text outputs as text", async () => {
+    const before = new Set(await nodeIds(page));
+    await page.getByTestId("add-file-input").setInputFiles([workflow("api_mask.json"), workflow("api_text_preview_any.json")]);
+    await page.locator('[data-testid^="workflow-node-"]').nth(before.size + 1).waitFor();
+    const [mask, text] = (await nodeIds(page)).filter((id) => !before.has(id));
+    await page.getByTestId(`run-node-${mask}`).click();
+    await page.getByTestId(`run-node-${text}`).click();
+    await page.getByTestId(`preview-image-${mask}`).waitFor({ timeout: 60_000 });
+    const maskNode = page.getByTestId(`workflow-node-${mask}`);
+    await maskNode.locator("img.mask").first().waitFor();
+    await maskNode.getByText("overlay masks").click();
+    await maskNode.locator(".mask-overlay").first().waitFor();
+    await page.getByTestId(`workflow-node-${text}`).locator(".text-output").filter({ hasText: "123" }).waitFor({ timeout: 60_000 });
+    await page.getByTestId("toggle-gallery").click();
+    await page.getByTestId("gallery").locator("figure").first().waitFor();
+    await shoot(page, "gallery.png");
+    await page.getByTestId("toggle-log").click();
+  });
+
   it("raised no uncaught page errors", () => {
     expect(errors).toEqual([]);
   });

@@ -90,7 +90,7 @@ export function Canvas({ onOpenEditor }: { onOpenEditor: (nodeId: string) => voi
       /* ignore a broken entry */
     }
     if (vp) void flow.setViewport(vp);
-  }, [project.id, project.doc.nodes.length === 0]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [project.id, project.doc.nodes.length === 0]);
 
   const onMoveEnd = useCallback(
     (_: unknown, viewport: Viewport) => {

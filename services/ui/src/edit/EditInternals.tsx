@@ -68,7 +68,7 @@ export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: ()
     return () => {
       alive = false;
     };
-  }, [backend, nodeId]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [backend, nodeId]);
 
   if (!node) return null;
   const saveBack = async () => {

@@ -45,6 +45,15 @@ export interface Workspace {
   importDocument: (doc: ProjectDocument) => void;
 }
 
+/** The first place on a 4-wide grid that no node occupies yet. */
+export function freeSlot(taken: [number, number][]): [number, number] {
+  for (let k = 0; ; k++) {
+    const x = 80 + (k % 4) * 440;
+    const y = 80 + Math.floor(k / 4) * 520;
+    if (!taken.some(([tx, ty]) => Math.abs(tx - x) < 300 && Math.abs(ty - y) < 300)) return [x, y];
+  }
+}
+
 const WorkspaceContext = createContext<Workspace | null>(null);
 
 function readDraft(): ProjectDocument | null {
@@ -65,7 +74,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   projectRef.current = project;
   const log = useCallback((text: string, level: "info" | "error" = "info") => runDispatch({ type: "log", text, level }), []);
 
-  useEffect(() => saveRuns(runs), [runs.records]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => saveRuns(runs), [runs.records]);
   const latestByNode = useMemo(() => latestJobByNode(runs.records), [runs.records]);
 
   const backendFor = useCallback(
@@ -136,7 +145,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
         ),
       ),
     );
-  }, []); // eslint-disable-line react-hooks/exhaustive-deps
+  }, []);
 
   const save = useCallback(async () => {
     const state = projectRef.current;
@@ -171,14 +180,13 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     setSaveStatus("unsaved");
     const t = setTimeout(() => void save(), AUTOSAVE_MS);
     return () => clearTimeout(t);
-  }, [project.revision, project.savedRevision]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [project.revision, project.savedRevision]);
 
   const addWorkflow = useCallback(
     async (workflow: JsonObject, title: string, source: JsonObject, position?: [number, number]) => {
       try {
         const inspection = await api.inspect(workflow);
-        const count = projectRef.current.doc.nodes.length;
-        const pos = position ?? [80 + (count % 4) * 420, 80 + Math.floor(count / 4) * 380];
+        const pos = position ?? freeSlot(projectRef.current.doc.nodes.map((n) => n.position));
         const node = nodeFromInspection(inspection, workflow, title, pos, source);
         dispatch({ type: "addNode", node, inspection });
         log(`added ${title} (${inspection.format} format, ${inspection.parameters.length} parameters)`);

@@ -19,7 +19,7 @@ export function Gallery() {
       },
       (e: Error) => setError(e.message),
     );
-  }, [ws.runs.records.length]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [ws.runs.records.length]);
   const recordOf = new Map(ws.runs.records.map((r) => [r.jobId, r]));
   const ids = [...new Set([...ws.runs.records.map((r) => r.jobId), ...jobs.map((j) => j.id)])];
   return (

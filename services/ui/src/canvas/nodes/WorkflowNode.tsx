@@ -47,7 +47,7 @@ export const WorkflowNode = memo(function WorkflowNode({ id, data, selected }: N
     if (job && job.state === "succeeded" && job.outputs.length === 0) {
       api.job(job.id).then((j) => live.dispatch({ type: "jobs", jobs: [j] }), () => undefined);
     }
-  }, [job?.id, job?.state]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [job?.id, job?.state]);
 
   const progress = job?.progress;
   const fraction = progress && progress.max > 0 ? progress.value / progress.max : isTerminal(job?.state) ? 1 : 0;
