@@ -118,3 +118,13 @@ async def test_inspect_reports_classes_and_per_backend_capability(api: ApiServer
         "missing_classes": ["SaveImage"],
     }
     assert broken.status_code == 422 and "class_type" in broken.json()["detail"]["message"]
+
+
+async def test_the_openapi_document_describes_the_job_and_project_bodies(api: ApiServer) -> None:
+    async with api.client() as http:
+        spec = (await http.get("/openapi.json")).json()
+    body = spec["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/SubmitJob"}
+    schemas = spec["components"]["schemas"]
+    assert "workflow" in schemas["SubmitJob"]["properties"] and "RetryPolicy" in schemas
+    assert "ProjectNode" in schemas and "ProjectDocument" in schemas

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orch_api.context import ApiContext, get_ctx, path_id, read_json
 from orch_api.errors import BadRequest, Conflict, NotFound, Unprocessable
+from orch_api.openapi import json_body
 from orch_api.prompts import check_api_prompt, check_capable, looks_like_ui_workflow
 from orch_api.registry import read_backends
 from orch_common.contracts.events import JobCancellationRequested, JobSubmitted, RetryPolicy
@@ -64,7 +65,7 @@ def _job_id(idempotency_key: str | None) -> str:
     return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, idempotency_key).hex
 
 
-@router.post("", status_code=202, summary="Submit a job")
+@router.post("", status_code=202, summary="Submit a job", openapi_extra=json_body(SubmitJob))
 async def submit_job(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JSONResponse:
     body = await read_json(request, ctx.settings.max_body_bytes)
     submission = _parse_submission(body)

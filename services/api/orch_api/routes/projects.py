@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from orch_api.context import ApiContext, get_ctx, path_id, read_json
 from orch_api.errors import Conflict, NotFound, Unprocessable
+from orch_api.openapi import json_body
 from orch_common.contracts.events import EventBase
 from orch_common.contracts.projects import (
     ProjectCreated,
@@ -80,12 +81,17 @@ async def _create(ctx: ApiContext, document: ProjectDocument) -> JSONResponse:
     )
 
 
-@router.post("", status_code=201, summary="Create a project")
+@router.post("", status_code=201, summary="Create a project", openapi_extra=json_body(ProjectDocument))
 async def create_project(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JSONResponse:
     return await _create(ctx, await _document(request, ctx))
 
 
-@router.post("/import", status_code=201, summary="Import an exported project file as a new project")
+@router.post(
+    "/import",
+    status_code=201,
+    summary="Import an exported project file as a new project",
+    openapi_extra=json_body(ProjectDocument),
+)
 async def import_project(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JSONResponse:
     return await _create(ctx, await _document(request, ctx))
 
@@ -104,7 +110,7 @@ async def get_project(
     return await _get(ctx, project_id, version)
 
 
-@router.put("/{project_id}", summary="Save a new version")
+@router.put("/{project_id}", summary="Save a new version", openapi_extra=json_body(ProjectDocument))
 async def save_project(project_id: str, request: Request, ctx: ApiContext = Depends(get_ctx)) -> dict[str, Any]:
     document = await _document(request, ctx)
     return {"id": project_id, "version": await _save(ctx, project_id, document, None)}
