@@ -68,6 +68,14 @@ async def running_api(settings: ApiSettings) -> AsyncIterator[ApiServer]:
         await asyncio.wait_for(task, 15)
 
 
+class RpcFailure(Exception):
+    """Raised by a `FakeScheduler` handler to answer with an RPC error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass
 class FakeScheduler:
     """Answers `orch.v1.rpc.scheduler.*` from dicts; `handlers` may override a verb."""
@@ -128,7 +136,12 @@ class FakeScheduler:
         verb = msg.subject.rsplit(".scheduler.", 1)[1]
         req = json.loads(msg.data or b"{}")
         self.requests.append((verb, req))
-        result = self._result(verb, req)
+        try:
+            result = self._result(verb, req)
+        except RpcFailure as failure:
+            reply: dict[str, Any] = {"error": {"code": failure.code, "message": str(failure)}}
+            await msg.respond(json.dumps(reply).encode())
+            return
         if result is None and verb not in (RpcVerb.PING,):
             reply = {"error": {"code": "not_found", "message": f"nothing for {req}"}}
         else:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
 
 from orch_common.contracts import subjects
 from orch_common.contracts.events import parse_event
-from tests.api.conftest import BASIC_CLASSES, ApiServer, FakeScheduler, event_count, job_view, register_backend
+from tests.api.conftest import (
+    BASIC_CLASSES,
+    ApiServer,
+    FakeScheduler,
+    RpcFailure,
+    event_count,
+    job_view,
+    register_backend,
+)
 from tests.helpers import FIXTURES
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -198,3 +207,19 @@ async def test_a_heartbeat_without_capabilities_borrows_the_schedulers_view(
     async with api.client() as http:
         response = await http.post("/api/jobs", json={"workflow": BASIC, "backend": "gpu-early"})
     assert response.status_code == 202, response.text
+
+
+async def test_scheduler_errors_map_to_stable_http_errors(api: ApiServer, scheduler: FakeScheduler) -> None:
+    def fail(code: str) -> Any:
+        def handler(request: dict[str, Any]) -> Any:
+            raise RpcFailure(code, f"{code} for {request}")
+
+        return handler
+
+    async with api.client() as http:
+        scheduler.handlers["jobs.list"] = fail("bad_request")
+        bad = await http.get("/api/jobs")
+        scheduler.handlers["jobs.list"] = fail("internal")
+        broken = await http.get("/api/jobs")
+    assert bad.status_code == 400 and bad.json()["detail"]["code"] == "bad_request"
+    assert broken.status_code == 502 and broken.json()["detail"]["code"] == "scheduler_internal"

@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
-from orch_api.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, SchedulerUnavailable, Unavailable
+from orch_api.errors import BadGateway, BadRequest, NotFound, PayloadTooLarge, SchedulerUnavailable, Unavailable
 from orch_common.contracts import subjects
 from orch_common.contracts.events import EventBase
 from orch_common.contracts.rpc import RpcReply, RpcVerb
@@ -62,7 +62,7 @@ class Bus:
                 raise NotFound(message)
             if code == "bad_request":
                 raise BadRequest(message)
-            raise ApiError(f"the scheduler failed {verb.value}: {message}", code=f"scheduler_{code}")
+            raise BadGateway(f"the scheduler failed {verb.value}: {message}", code=f"scheduler_{code}")
         return reply.result
 
     async def publish(self, event: EventBase) -> PubAck:
