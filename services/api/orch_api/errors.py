@@ -1,15 +1,16 @@
 """The API's error tree, each mapped to one HTTP status and a stable JSON detail `{"detail": {"code", "message"}}`.
 
 ApiError
-├── BadRequest            400  bad_request, not_json, …
+├── BadRequest            400  bad_request, not_json, not_object, refused_path, …
+├── NotFound              404  unknown job, backend, project, artifact, route
+├── Conflict              409  cancelling a finished job, a project version recorded concurrently
+├── PayloadTooLarge       413  a body above `max_body_bytes`, an event above NATS max_payload
+├── Unprocessable         422  missing fields, unknown node classes, unknown pinned backend, UI conversion …
 │   └── NotApiPrompt      422  the workflow is not an API-format prompt
-├── Unprocessable         422  missing fields, unknown node classes, unknown pinned backend, UI format …
-├── NotFound              404  unknown job, backend, project, artifact
-├── Conflict              409  cancelling a finished job, a project version saved concurrently
-├── PayloadTooLarge       413  a body above `max_body_bytes`
-├── BadGateway            502  a backend's ComfyUI did not answer the proxy
-└── Unavailable           503  NATS or the scheduler does not answer
-    └── SchedulerUnavailable
+├── NotImplementedYet     501  a route the architecture does not offer (adding a backend without an agent)
+├── BadGateway            502  a backend's ComfyUI did not answer the proxy; the scheduler failed a request
+└── Unavailable           503  NATS or JetStream does not answer
+    └── SchedulerUnavailable   the scheduler does not answer
 """
 
 from __future__ import annotations
