@@ -159,6 +159,23 @@ describe("the canvas against a live fleet", () => {
     expect(await again.inputValue()).toBe(big);
   });
 
+  it("shows a long sampler's progress and live preview on its node, and cancels it from the job log", async () => {
+    const before = new Set(await nodeIds(page));
+    await page.getByTestId("add-file-input").setInputFiles([workflow("ui_default.json")]);
+    await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor();
+    const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    await page.getByTestId(`workflow-node-${added}`).getByTestId("param-3.steps").fill("5000");
+    await page.getByTestId(`run-node-${added}`).click();
+    await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 60_000 });
+    const progress = Number(await page.getByTestId(`node-progress-${added}`).getAttribute("value"));
+    expect(progress).toBeGreaterThan(0);
+    expect(progress).toBeLessThan(1);
+    await page.locator('[data-testid^="cancel-"]').first().click();
+    await page.getByTestId(`node-state-${added}`).filter({ hasText: "cancelled" }).waitFor({ timeout: 60_000 });
+    await page.getByTestId(`node-title-${added}`).click();
+    await page.keyboard.press("Delete");
+  });
+
   it("shows masks in greyscale or over their image, and text outputs as text", async () => {
     const before = new Set(await nodeIds(page));
     await page.getByTestId("add-file-input").setInputFiles([workflow("api_mask.json"), workflow("api_text_preview_any.json")]);
