@@ -180,3 +180,16 @@ def test_nothing_follows_the_end_of_an_attempt() -> None:
         tracker.feed(message, 0.0)
     assert tracker.done
     assert all(tracker.feed(m, 1.0) == [] for m in messages("basic"))
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_durable_progress_is_about_two_a_second_plus_each_stepped_nodes_final_value(run: str) -> None:
+    step = 0.01
+    intents = replay(run, step=step)
+    duration = step * len(messages(run))
+    stepped = {m.data.node for m in messages(run) if getattr(m, "type", None) == "progress" and m.data.max > 1}
+    progressed = [i.event for i in intents if isinstance(i, Publish) and isinstance(i.event, JobProgressed)]
+    assert len(progressed) <= duration / 0.5 + 2 + len(stepped)
+    for node in stepped:
+        final = [m.data for m in messages(run) if getattr(m, "type", None) == "progress" and m.data.node == node][-1]
+        assert any(e.node_id == node and (e.value, e.max) == (final.value, final.max) for e in progressed)

@@ -133,36 +133,35 @@ class AttemptTracker:
             return []
         if isinstance(message, ExecutionCachedMessage):
             self.started = True
-            return [*self._flush(), *(Publish(self._node_executed(n, cached=True)) for n in message.data.nodes)]
+            return [Publish(self._node_executed(n, cached=True)) for n in message.data.nodes]
         if isinstance(message, ExecutingMessage):
             if message.data.node is None:
                 return self._end()
             self.started = True
-            if message.data.node != self.node_id:
-                self.node_id, self.value, self.max = message.data.node, 0.0, 1.0
-            return self._progress(now)
+            if message.data.node == self.node_id:
+                return self._progress(now)
+            return [*self._move(message.data.node, 0.0, 1.0), *self._progress(now)]
         if isinstance(message, ProgressMessage):
             self.started = True
-            self.node_id = message.data.node or self.node_id
-            self.value, self.max = float(message.data.value), float(message.data.max)
-            return self._progress(now)
+            node = message.data.node or self.node_id
+            return [*self._move(node, float(message.data.value), float(message.data.max)), *self._progress(now)]
         if isinstance(message, ProgressStateMessage):
             self.started = True
             self.nodes = {node_id: p.to_wire() for node_id, p in message.data.nodes.items()}
             running = [p for p in message.data.nodes.values() if p.state == NodeState.RUNNING]
-            if running:
-                current = running[-1]
-                self.node_id, self.value, self.max = current.node_id, current.value, current.max
-            return self._progress(now)
+            if not running:
+                return self._progress(now)
+            current = running[-1]
+            return [*self._move(current.node_id, current.value, current.max), *self._progress(now)]
         if isinstance(message, ExecutedMessage):
             node = message.data.node
-            intents: list[Intent] = [*self._flush(), Publish(self._node_executed(node))]
+            intents: list[Intent] = [Publish(self._node_executed(node))]
             if message.data.output:
                 intents.append(StoreOutputs(node, dict(message.data.output)))
             return intents
         if isinstance(message, ExecutionSuccessMessage):
             self.success_seen = True
-            return self._flush()
+            return []
         if isinstance(message, ExecutionErrorMessage):
             data = message.data
             self.done = True
@@ -259,6 +258,12 @@ class AttemptTracker:
             return []
         return [*self._flush(), Finish(success_seen=self.success_seen)]
 
+    def _move(self, node_id: str | None, value: float, max_: float) -> list[Intent]:
+        """Set the current progress; a stepped node's last value is kept durable when another node takes over."""
+        intents = self._flush() if node_id != self.node_id and self.max > 1 else []
+        self.node_id, self.value, self.max = node_id, value, max_
+        return intents
+
     def _progress(self, now: float) -> list[Intent]:
         intents: list[Intent] = [
             Live(
@@ -285,7 +290,8 @@ class AttemptTracker:
         return intents
 
     def _flush(self) -> list[Intent]:
-        """The held-back durable progress, if any (the last value is always published)."""
+        """The held-back durable progress, if any: on the interval, and before the attempt's end (so the last
+        value is always published)."""
         if not self._progress_pending or self.node_id is None:
             return []
         self._progress_pending = False
