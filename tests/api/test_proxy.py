@@ -117,3 +117,15 @@ async def test_an_image_uploaded_through_the_proxy_can_be_viewed_through_it(api:
         name = uploaded.json()["name"]
         viewed = await http.get(prefix + "api/view", params={"filename": name, "type": "input"})
     assert viewed.status_code == 200 and viewed.content == png
+
+
+async def test_encoded_slashes_reach_the_backend_still_encoded(api: ApiServer, registered: str) -> None:
+    prefix = f"/backends/{registered}/comfy/"
+    workflow = b'{"nodes": [], "links": []}'
+    async with api.client(headers={"Origin": api.url}) as http:
+        saved = await http.post(prefix + "api/userdata/workflows%2Fproxied.json", content=workflow)
+        listed = await http.get(prefix + "api/userdata", params={"dir": "workflows"})
+        read = await http.get(prefix + "api/userdata/workflows%2Fproxied.json")
+    assert saved.status_code == 200, saved.text
+    assert "proxied.json" in listed.json()
+    assert read.status_code == 200 and read.content == workflow

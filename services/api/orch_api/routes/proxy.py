@@ -59,15 +59,23 @@ async def comfy_base(ctx: ApiContext, backend_id: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-def target_url(base: httpx.URL, path: str, query: bytes) -> httpx.URL:
-    """`path` under `base`; refuses anything that could leave the backend (schemes, `//`, `..`, backslashes)."""
+def target_url(base: httpx.URL, path: str, query: bytes, raw_path: bytes | None = None) -> httpx.URL:
+    """`path` under `base`; refuses anything that could leave the backend (schemes, `//`, `..`, backslashes).
+
+    `raw_path` is the request's still-encoded path: when given, what follows `/backends/<id>/comfy/` is forwarded
+    as the client encoded it (ComfyUI tells `workflows%2Fa.json` from `workflows/a.json`).
+    """
     segments = path.split("/")
     if "://" in path or path.startswith("/") or "\\" in path or ".." in segments:
         raise BadRequest(
             f"refused path {path!r}: the proxy only forwards paths of the backend's ComfyUI", code="refused_path"
         )
-    prefix = base.path.rstrip("/")
-    return base.copy_with(path=f"{prefix}/{path}", query=query or None)
+    prefix = base.raw_path.split(b"?", 1)[0].rstrip(b"/")
+    parts = (raw_path or b"").split(b"?", 1)[0].split(b"/", 4)  # b"", b"backends", id, b"comfy", rest
+    rest = parts[4] if len(parts) == 5 and parts[1] == b"backends" and parts[3] == b"comfy" else None
+    if rest is None:
+        return base.copy_with(path=f"{prefix.decode()}/{path}", query=query or None)
+    return base.copy_with(raw_path=prefix + b"/" + rest + (b"?" + query if query else b""))
 
 
 def _origin(url: httpx.URL) -> str:
@@ -116,7 +124,7 @@ async def comfy_http(
     backend_id: str, path: str, request: Request, ctx: ApiContext = Depends(get_ctx)
 ) -> StreamingResponse:
     base = await comfy_base(ctx, backend_id)
-    target = target_url(base, path, request.url.query.encode())
+    target = target_url(base, path, request.url.query.encode(), request.scope.get("raw_path"))
     has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
     outgoing = ctx.proxy_http.build_request(
         request.method,
@@ -140,7 +148,7 @@ async def comfy_websocket(websocket: WebSocket, backend_id: str, path: str) -> N
     ctx = get_ctx(websocket)
     try:
         base = await comfy_base(ctx, backend_id)
-        target = target_url(base, path, websocket.url.query.encode())
+        target = target_url(base, path, websocket.url.query.encode(), websocket.scope.get("raw_path"))
     except ApiError as exc:
         await websocket.close(code=4404 if exc.status == 404 else 4400, reason=exc.message[:120])
         return
