@@ -48,7 +48,7 @@ from orch_agent.settings import AgentSettings
 from orch_agent.translate import AttemptRef, AttemptTracker, Finish, Intent, Live, Publish, Router, StoreOutputs
 from orch_common.comfy.client import ComfyClient
 from orch_common.comfy.errors import ComfyConnectionError, ComfyError, ComfyTimeout, ComfyValidationError
-from orch_common.comfy.reconcile import PromptState
+from orch_common.comfy.reconcile import PromptState, determine_fate
 from orch_common.comfy.wire import HistoryEntry, OutputFileItem, OutputItem, OutputText
 from orch_common.contracts import subjects
 from orch_common.contracts.commands import CancelJob, RunJob, parse_command
@@ -589,14 +589,26 @@ class Agent:
     async def _reconcile_all(self) -> None:
         """After a (re)connect: what became of every prompt in flight while we were not listening."""
         loop = asyncio.get_running_loop()
-        for run in list(self.runs.values()):
-            if run.tracker.done or not run.started.is_set():
+        runs = [run for run in self.runs.values() if not run.tracker.done and run.started.is_set()]
+        if not runs:
+            return
+        try:
+            queue = await self.comfy.queue()  # read before any history: see orch_common.comfy.reconcile
+        except ComfyError as exc:
+            log.warning("reconciling: %s", exc)
+            return
+        alive = {*queue.running_ids(), *(item.prompt_id for item in queue.queue_pending)}
+        for run in runs:
+            if run.prompt_id in alive:
+                run.tracker.last_activity = loop.time()
                 continue
             try:
-                fate = await self.comfy.reconcile(run.prompt_id)
+                fate = determine_fate(run.prompt_id, queue, await self.comfy.history(run.prompt_id))
             except ComfyError as exc:
                 log.warning("reconciling %s: %s", run.prompt_id, exc)
                 return
+            if run.tracker.done:
+                continue
             if fate.state is PromptState.DONE:
                 run.tracker.close()
                 run.queue.put_nowait(Finish(success_seen=False))
