@@ -260,7 +260,7 @@ async def test_sigterm_stops_taking_commands_and_drains_the_running_prompt(
                 await send(nc, command)
                 await job_events(nc, command.job_id, has("job.started"))
                 proc.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1.0)  # past the agent's last pull request
                 late = run_command("b-term", basic("agent_late"))
                 await send(nc, late)
                 events = await job_events(nc, command.job_id, ended)

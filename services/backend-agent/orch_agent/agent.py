@@ -359,6 +359,10 @@ class Agent:
                 await asyncio.sleep(0.5)
                 continue
             for msg in messages:
+                if self._stopping.is_set():  # arrived as we stopped: leave it to the next agent
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+                    continue
                 await self._handle_command(msg)
 
     async def _handle_command(self, msg: Msg) -> None:
