@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -223,3 +224,16 @@ async def test_scheduler_errors_map_to_stable_http_errors(api: ApiServer, schedu
         broken = await http.get("/api/jobs")
     assert bad.status_code == 400 and bad.json()["detail"]["code"] == "bad_request"
     assert broken.status_code == 502 and broken.json()["detail"]["code"] == "scheduler_internal"
+
+
+async def test_a_job_the_scheduler_has_not_folded_yet_reads_as_queued(api: ApiServer, scheduler: FakeScheduler) -> None:
+    async with api.client() as http:
+        job_id = (await http.post("/api/jobs", json={"workflow": BASIC, "labels": {"k": "v"}})).json()["id"]
+        for _ in range(100):  # until the API's own subscription has seen the JobSubmitted
+            response = await http.get(f"/api/jobs/{job_id}")
+            if response.status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == "queued" and response.json()["labels"] == {"k": "v"}
+    assert job_id not in scheduler.jobs

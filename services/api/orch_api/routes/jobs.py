@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orch_api.context import ApiContext, get_ctx, path_id, read_json
 from orch_api.errors import BadRequest, Conflict, NotFound, Unprocessable
+from orch_api.live_hub import public
 from orch_api.openapi import json_body
 from orch_api.prompts import check_api_prompt, check_capable, looks_like_ui_workflow
 from orch_api.registry import read_backends
@@ -108,10 +109,17 @@ async def list_jobs(
 
 
 async def fetch_job(ctx: ApiContext, job_id: str) -> JobView:
+    """The scheduler's view of a job; for one it has not folded yet (just accepted), what the live hub saw."""
     path_id(job_id, "job")
-    result = await ctx.bus.rpc(RpcVerb.JOBS_GET, {"job_id": job_id})
+    try:
+        result = await ctx.bus.rpc(RpcVerb.JOBS_GET, {"job_id": job_id})
+    except NotFound:
+        result = None
     if result is None:
-        raise NotFound(f"no job {job_id!r}")
+        seen = ctx.hub.jobs.get(job_id)
+        if seen is None:
+            raise NotFound(f"no job {job_id!r}") from None
+        return JobView.model_validate({**public(seen), "attempts": []})
     return JobView.model_validate(result)
 
 
