@@ -97,15 +97,23 @@ def device_display_name(name: str) -> str:
     return match.group(1) if match else name.strip()
 
 
+_nvml_missing = False
+
+
 def nvml_gpus() -> list[GpuMetrics]:
     """Every NVIDIA GPU's utilisation, memory and temperature; empty where NVML is not available."""
+    global _nvml_missing
+    if _nvml_missing:
+        return []
     try:
         import pynvml
     except ImportError:
+        _nvml_missing = True
         return []
     try:
         pynvml.nvmlInit()
-    except Exception:  # no driver, no library: no GPU metrics, silently
+    except Exception:  # no driver, no library: no GPU metrics, silently (and no asking again)
+        _nvml_missing = True
         return []
     gpus: list[GpuMetrics] = []
     try:
