@@ -103,6 +103,12 @@ async def test_inputs_are_fetched_from_the_object_store_uploaded_and_patched_in(
             assert uploaded.content == source
             [stored] = [e for e in events if e.type == "job.output_stored"]
             assert stored.subfolder == "fx_load" and stored.node_id == "12"
+            again = run_command("b-in", workflow, inputs=[binding])
+            await send(nc, again)
+            assert (await job_events(nc, again.job_id, ended))[-1].type == "job.succeeded"
+            async with httpx.AsyncClient(base_url=sim.url) as http:
+                renamed = await http.get("/view", params={"filename": "sha256-abc (1).png", "type": "input"})
+            assert renamed.status_code == 404, "the same file under the same name is reused, not renamed"
 
 
 async def test_a_validation_error_fails_the_attempt_with_comfyuis_message_and_node(
