@@ -8,7 +8,9 @@ __all__ = ["register"]
 
 
 def agent_command(
-    nats_url: str = typer.Option("nats://127.0.0.1:4222", envvar="ORCH_AGENT_NATS_URL", help="NATS server URL."),
+    nats_url: str = typer.Option(
+        "nats://127.0.0.1:4222", envvar=["ORCH_AGENT_NATS_URL", "ORCH_NATS_URL"], help="NATS server URL."
+    ),
     comfy_url: str = typer.Option(
         "http://127.0.0.1:8188", envvar="ORCH_AGENT_COMFY_URL", help="The ComfyUI server this agent drives."
     ),
