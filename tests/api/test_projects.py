@@ -94,3 +94,22 @@ async def test_restore_rename_delete_and_import(api: ApiServer, nc: Client, sche
     assert deleted.status_code == 200
     assert (await _last_event(nc, subjects.project_event("p3", "deleted"))).type == "project.deleted"
     assert imported.status_code == 201 and imported.json()["id"] != "p3"
+
+
+async def test_a_project_reads_back_its_own_writes_before_the_scheduler_folds_them(
+    api: ApiServer, scheduler: FakeScheduler
+) -> None:
+    async with api.client() as http:
+        project_id = (await http.post("/api/projects", json=DOC)).json()["id"]
+        created = await http.get(f"/api/projects/{project_id}")
+        saved = await http.put(f"/api/projects/{project_id}", json={**DOC, "view": {"zoom": 3}})
+        latest = await http.get(f"/api/projects/{project_id}")
+        await http.post(f"/api/projects/{project_id}/rename", json={"name": "Renamed"})
+        renamed = await http.get(f"/api/projects/{project_id}")
+        await http.delete(f"/api/projects/{project_id}")
+        deleted = await http.get(f"/api/projects/{project_id}")
+    assert project_id not in scheduler.projects, "the stand-in scheduler folds nothing"
+    assert created.status_code == 200 and created.json()["version"] == 1
+    assert saved.json()["version"] == 2 and latest.json()["document"]["view"] == {"zoom": 3}
+    assert renamed.json()["document"]["name"] == "Renamed" and renamed.json()["version"] == 2
+    assert deleted.status_code == 404

@@ -106,8 +106,10 @@ async def test_a_project_round_trips_through_the_event_log(
             lambda: http.get(f"/api/projects/{project_id}"), lambda r: r.json().get("version") == 2
         )
         assert latest["document"]["view"] == {"zoom": 2}
-        versions = (await http.get(f"/api/projects/{project_id}/versions")).json()["versions"]
-        assert [v["version"] for v in versions] == [1, 2]
+        versions = await _eventually(
+            lambda: http.get(f"/api/projects/{project_id}/versions"), lambda r: len(r.json()["versions"]) == 2
+        )
+        assert [v["version"] for v in versions["versions"]] == [1, 2]
         await http.post(f"/api/projects/{project_id}/rename", json={"name": "Renamed"})
         await _eventually(
             lambda: http.get("/api/projects"),

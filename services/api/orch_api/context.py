@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +32,9 @@ class ApiContext:
     metrics: ApiMetrics
     object_infos: ObjectInfoStore
     proxy_http: httpx.AsyncClient
-    project_versions: dict[str, int] = field(default_factory=dict)
-    """The latest version this process published per project, so quick successive saves never share a number."""
+    recent_projects: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    """What this process last recorded per project (`{"id", "version", "document", "deleted"}`): successive saves
+    never share a version number, and a read right after a write sees it before the scheduler has folded it."""
     project_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Serialises this process's project saves (read latest version, publish the next)."""
 

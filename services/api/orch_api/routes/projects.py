@@ -42,18 +42,33 @@ async def _document(request: Request, ctx: ApiContext) -> ProjectDocument:
         raise Unprocessable(f"not a project document: {_explain(exc)}", code="invalid_project") from None
 
 
+_REMEMBERED = 256
+
+
+def _remember(ctx: ApiContext, project_id: str, version: int, document: dict[str, Any], deleted: bool = False) -> None:
+    ctx.recent_projects[project_id] = {"id": project_id, "version": version, "document": document, "deleted": deleted}
+    ctx.recent_projects.move_to_end(project_id)
+    while len(ctx.recent_projects) > _REMEMBERED:
+        ctx.recent_projects.popitem(last=False)
+
+
 async def _get(ctx: ApiContext, project_id: str, version: int | None = None) -> dict[str, Any]:
+    """The scheduler's answer, unless this process recorded something newer it has not folded yet."""
     request: dict[str, Any] = {"project_id": path_id(project_id, "project")}
     if version is not None:
         request["version"] = version
-    result = await ctx.bus.rpc(RpcVerb.PROJECTS_GET, request)
+    try:
+        result = await ctx.bus.rpc(RpcVerb.PROJECTS_GET, request)
+    except NotFound:
+        result = None
+    mine = ctx.recent_projects.get(project_id)
+    if mine is not None and (version is None or version == mine["version"]):
+        folded = int(result.get("version") or 0) if isinstance(result, dict) else 0
+        if mine["deleted"] or result is None or folded < mine["version"]:
+            result = {**mine, "document": dict(mine["document"])}
     if not isinstance(result, dict) or result.get("deleted"):
         raise NotFound(f"no project {project_id!r}" + (f" version {version}" if version is not None else ""))
     return result
-
-
-def _next_version(ctx: ApiContext, project_id: str, scheduler_version: int) -> int:
-    return max(scheduler_version, ctx.project_versions.get(project_id, 0)) + 1
 
 
 async def _publish(ctx: ApiContext, event: EventBase) -> None:
@@ -65,17 +80,17 @@ async def _publish(ctx: ApiContext, event: EventBase) -> None:
 async def _save(ctx: ApiContext, project_id: str, document: ProjectDocument, restored_from: int | None) -> int:
     async with ctx.project_lock:
         current = await _get(ctx, project_id)
-        version = _next_version(ctx, project_id, int(current.get("version") or 1))
+        version = int(current.get("version") or 1) + 1
         event = ProjectSaved(project_id=project_id, version=version, document=document, restored_from=restored_from)
         await _publish(ctx, event)
-        ctx.project_versions[project_id] = version
+        _remember(ctx, project_id, version, document.model_dump(mode="json"))
     return version
 
 
 async def _create(ctx: ApiContext, document: ProjectDocument) -> JSONResponse:
     project_id = uuid.uuid4().hex
     await _publish(ctx, ProjectCreated(project_id=project_id, document=document))
-    ctx.project_versions[project_id] = 1
+    _remember(ctx, project_id, 1, document.model_dump(mode="json"))
     return JSONResponse(
         {"id": project_id, "version": 1}, status_code=201, headers={"Location": f"/api/projects/{project_id}"}
     )
@@ -122,15 +137,17 @@ async def rename_project(project_id: str, request: Request, ctx: ApiContext = De
     name = body.get("name") if isinstance(body, dict) else None
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise Unprocessable("the body needs `name`: a non-empty string of at most 200 characters", code="invalid_name")
-    await _get(ctx, project_id)
+    current = await _get(ctx, project_id)
     await _publish(ctx, ProjectRenamed(project_id=project_id, name=name.strip(), nonce=uuid.uuid4().hex))
+    _remember(ctx, project_id, int(current["version"]), {**current["document"], "name": name.strip()})
     return {"id": project_id, "name": name.strip()}
 
 
 @router.delete("/{project_id}", summary="Delete a project")
 async def delete_project(project_id: str, ctx: ApiContext = Depends(get_ctx)) -> dict[str, Any]:
-    await _get(ctx, project_id)
+    current = await _get(ctx, project_id)
     await _publish(ctx, ProjectDeleted(project_id=project_id))
+    _remember(ctx, project_id, int(current["version"]), current["document"], deleted=True)
     return {"id": project_id, "deleted": True}
 
 
