@@ -2,8 +2,9 @@
 
 One hub per API process holds two subscriptions:
 
-- an ephemeral ordered JetStream consumer on `orch.v1.evt.>` delivering only new events, folded into a small
-  per-job summary (`{"id", "state", "backend", "attempt", "error", "outputs"}`) and backend status;
+- an ephemeral ordered JetStream consumer on `orch.v1.evt.>` delivering the events after start-up (recreated
+  from the last folded sequence after a NATS reconnect), folded into a small per-job summary
+  (`{"id", "state", "backend", "attempt", "error", "outputs", "labels"}`) and backend status;
 - a core subscription on `orch.v1.live.>` (progress, previews, backend metrics; never stored).
 
 Each connected client has an `Outbox` (coalescing, bounded, rate-limited per job); the hub offers every
