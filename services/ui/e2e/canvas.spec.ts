@@ -2,7 +2,7 @@
  * Behaviours of the canvas against a real stack (`orch up`: nats, scheduler, api, three simulated servers with
  * their agents), driven through Debian chromium. Set ORCH_E2E_URL to test a stack that is already running.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -137,6 +137,47 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId(`node-title-${added}`).click();
     await page.keyboard.press("Delete");
     await page.getByTestId(`workflow-node-${added}`).waitFor({ state: "detached" });
+  });
+
+  it("adds a workflow saved on a server and exposes one more parameter with the picker", async () => {
+    const saved = await page.request.post(`${stack.url}/backends/sim-2/comfy/api/userdata/workflows%2Fe2e_saved.json?overwrite=true`, {
+      data: readFileSync(workflow("api_basic.json"), "utf8"),
+      headers: { "content-type": "application/json" },
+    });
+    expect(saved.ok()).toBe(true);
+    const before = new Set(await nodeIds(page));
+    await page.getByText("From server…").click();
+    const dialog = page.getByTestId("add-saved");
+    await dialog.getByLabel("server").selectOption("sim-2");
+    await dialog.getByText("e2e_saved.json").click();
+    await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor({ timeout: 30_000 });
+    const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    expect(await page.getByTestId(`node-title-${added}`).textContent()).toBe("e2e_saved");
+    const node = page.getByTestId(`workflow-node-${added}`);
+    expect(await node.getByTestId("param-2.blur_radius").count()).toBe(0);
+    await page.getByTestId(`expose-${added}`).click();
+    await page.getByTestId("pick-2.blur_radius").check();
+    await page.getByTestId("picker-apply").click();
+    await node.getByTestId("param-2.blur_radius").waitFor();
+    await node.getByTestId("param-2.blur_radius").fill("7");
+    const submitted = page.waitForRequest((r) => r.url().endsWith("/api/jobs") && r.method() === "POST");
+    await page.getByTestId(`run-node-${added}`).click();
+    expect((await submitted).postData()).toContain('"blur_radius":7');
+    await page.getByTestId(`node-title-${added}`).click();
+    await page.keyboard.press("Delete");
+  });
+
+  it("lists saved versions and restores an older one", async () => {
+    await page.getByTestId("save-button").click();
+    await page.getByTestId("save-status").filter({ hasText: /^saved$/ }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('[data-testid^="node-title-"]', { hasText: "Gradient" }).count()).toBe(1);
+    await page.getByText("Versions").click();
+    const list = page.getByTestId("version-list");
+    await list.locator("button").first().waitFor();
+    expect(await list.locator("button").count()).toBeGreaterThan(1);
+    await list.locator("button").last().click(); // version 1: saved before the first workflow was renamed
+    await page.locator('[data-testid^="node-title-"]', { hasText: "api_basic" }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('[data-testid^="node-title-"]', { hasText: "Gradient" }).count()).toBe(0);
   });
 
   it("keeps a seed beyond 2^53 exact from the field to the submitted job and through a reload", async () => {

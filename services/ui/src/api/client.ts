@@ -129,6 +129,11 @@ export const api = {
     request<ProjectDocument | { document: ProjectDocument }>("GET", `/api/projects/${enc(id)}`).then((r) =>
       "document" in r ? r.document : r,
     ),
+  /** One saved version's document (`?version=N`). */
+  projectVersion: (id: string, n: number) =>
+    request<ProjectDocument | { document: ProjectDocument }>("GET", `/api/projects/${enc(id)}?version=${n}`).then((r) =>
+      "document" in r ? r.document : r,
+    ),
   saveProject: (id: string, doc: ProjectDocument) => request("PUT", `/api/projects/${enc(id)}`, doc),
   projectVersions: (id: string) =>
     request<ProjectVersion[] | { versions: ProjectVersion[] }>("GET", `/api/projects/${enc(id)}/versions`).then(

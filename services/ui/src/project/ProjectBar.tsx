@@ -107,8 +107,7 @@ export function ProjectBar({ onAdd }: { onAdd: (source: AddSource) => void }) {
                 type="button"
                 onClick={async () => {
                   try {
-                    await api.restoreProjectVersion(project.id!, v.version);
-                    await ws.open(project.id!);
+                    await ws.restore(v.version);
                     setMenu(null);
                   } catch (e) {
                     setError((e as Error).message);

@@ -41,6 +41,8 @@ export interface Workspace {
   rerun: (jobId: string) => Promise<void>;
   save: () => Promise<void>;
   open: (id: string) => Promise<void>;
+  /** Make version `n` the newest (the API records a restore as a new save) and show it. */
+  restore: (n: number) => Promise<void>;
   newProject: () => void;
   importDocument: (doc: ProjectDocument) => void;
 }
@@ -261,6 +263,17 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   );
 
   const open = useCallback(async (id: string) => load(id, await api.project(id)), [load]);
+  const restore = useCallback(
+    async (n: number) => {
+      const id = projectRef.current.id;
+      if (!id) return;
+      await api.restoreProjectVersion(id, n);
+      // The restored document is the old version's; read it directly rather than racing the new save's fold.
+      await load(id, await api.projectVersion(id, n));
+      log(`restored version ${n}`);
+    },
+    [load, log],
+  );
   const newProject = useCallback(() => {
     localStorage.removeItem(PROJECT_ID_KEY);
     dispatch({ type: "load", id: null, doc: emptyProject() });
@@ -282,6 +295,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     rerun,
     save,
     open,
+    restore,
     newProject,
     importDocument,
   };
