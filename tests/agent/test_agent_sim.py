@@ -353,3 +353,28 @@ async def test_changed_capabilities_are_registered_again(nats_server: NatsServer
             seen = [BackendRegistered.model_validate_json((await sub.next_msg(timeout=5)).data) for _ in range(2)]
             await sub.unsubscribe()
             assert seen[0].capabilities.object_info_hash != seen[1].capabilities.object_info_hash
+
+
+async def test_a_text_input_is_patched_in_and_a_text_output_is_stored_as_text(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    workflow = json.loads((FIXTURES / "workflows" / "api_text_preview_any.json").read_text())
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-text"):
+            js = nc.jetstream()
+            await put_artifact(js, "upstream/1/7/0-text.txt", b"route 66 to 99", "text/plain")
+            binding = InputBinding(
+                artifact_id="upstream/1/7/0-text.txt",
+                node_id="1",
+                input_name="value",
+                filename="unused.txt",
+                kind=ArtifactKind.TEXT,
+                as_text=True,
+            )
+            command = run_command("b-text", workflow, inputs=[binding])
+            await send(nc, command)
+            events = await job_events(nc, command.job_id, ended)
+            assert events[-1].type == "job.succeeded", events[-1]
+            [stored] = [e for e in events if e.type == "job.output_stored"]
+            assert stored.kind is ArtifactKind.TEXT and stored.content_type == "text/plain"
+            assert await get_artifact(js, stored.artifact_id) == (b"66", "text/plain")
