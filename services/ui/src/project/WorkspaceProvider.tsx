@@ -5,7 +5,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from "react";
 import { api } from "../api/client";
 import { parseJson, stringifyJson, type JsonObject } from "../api/rawJson";
-import type { ProjectDocument, ProjectNode } from "../api/types";
+import { isTerminal, type ProjectDocument, type ProjectNode } from "../api/types";
 import { useLive } from "../live/LiveProvider";
 import { latestJobByNode, loadRuns, runReducer, saveRuns, type RunAction, type RunState } from "../run/runStore";
 import { runNodes } from "../run/runner";
@@ -148,6 +148,23 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
       ),
     );
   }, []);
+
+  // After a (re)connect, jobs that finished while the socket was down are not in the snapshot: ask for them.
+  useEffect(() => {
+    if (!live.state.connected) return;
+    const stale = Object.values(latestByNode).filter((jobId) => {
+      const job = live.state.jobs[jobId];
+      return job !== undefined && !isTerminal(job.state);
+    });
+    void Promise.all(
+      stale.map((jobId) =>
+        api.job(jobId).then(
+          (job) => live.dispatch({ type: "jobs", jobs: [job] }),
+          () => undefined,
+        ),
+      ),
+    );
+  }, [live.state.connected]);
 
   const save = useCallback(async () => {
     const state = projectRef.current;

@@ -1,5 +1,5 @@
 /** The job log: this project's jobs with state, server, error, Cancel, their event history, and messages. */
-import { Fragment, useState } from "react";
+import { Fragment, useEffect, useState } from "react";
 import { api } from "../api/client";
 import { isTerminal, type JobEvent } from "../api/types";
 import { useLive } from "../live/LiveProvider";
@@ -8,9 +8,9 @@ import { useWorkspace } from "../project/WorkspaceProvider";
 function Events({ jobId }: { jobId: string }) {
   const [events, setEvents] = useState<JobEvent[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  if (events === null && error === null) {
+  useEffect(() => {
     api.jobEvents(jobId).then(setEvents, (e: Error) => setError(e.message));
-  }
+  }, [jobId]);
   if (error) return <div className="error small">{error}</div>;
   return (
     <ol className="events">
