@@ -233,6 +233,9 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("toggle-gallery").click();
     await page.getByTestId("gallery").locator("figure").first().waitFor();
     await shoot(page, "gallery.png");
+    const again = page.waitForResponse((r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST");
+    await page.getByTestId("gallery").locator('[data-testid^="rerun-"]').first().click();
+    expect((await again).status()).toBe(202);
     await page.getByTestId("toggle-log").click();
   });
 

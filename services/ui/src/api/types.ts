@@ -90,6 +90,7 @@ export interface Job {
 
 export interface JobEvent {
   type: string;
+  occurred_at?: string;
   at?: string;
   [key: string]: unknown;
 }

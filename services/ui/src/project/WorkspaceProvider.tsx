@@ -263,12 +263,24 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
 
   const rerun = useCallback(
     async (jobId: string) => {
-      const record = runs.records.find((r) => r.jobId === jobId);
-      if (!record) {
-        log(`run again: no record of job ${jobId} in this browser`, "error");
-        return;
-      }
+      let record = runs.records.find((r) => r.jobId === jobId);
       try {
+        if (!record) {
+          // Not run from this browser: the job's own submission event carries its prompt.
+          const submitted = (await api.jobEvents(jobId)).find((e) => e.type === "job.submitted");
+          if (!submitted || !submitted.workflow) throw new Error(`no submission recorded for job ${jobId}`);
+          const labels = (submitted.labels ?? {}) as Record<string, string>;
+          record = {
+            jobId,
+            nodeId: labels.canvas_node ?? "",
+            projectId: labels.project ?? null,
+            title: labels.canvas_title ?? jobId.slice(0, 10),
+            values: {},
+            prompt: submitted.workflow as JsonObject,
+            backend: (submitted.pinned_backend as string | null) ?? null,
+            submittedAt: Date.now(),
+          };
+        }
         const { id } = await api.submitJob(record.prompt, record.backend);
         runDispatch({ type: "submitted", record: { ...record, jobId: id, submittedAt: Date.now() } });
         log(`${record.title}: submitted job ${id} again`);

@@ -40,11 +40,9 @@ export function Gallery() {
                   <pre>{stringifyJson(record.values, 1)}</pre>
                 </details>
               ) : null}
-              {record ? (
-                <button type="button" onClick={() => void ws.rerun(id)}>
-                  Run again
-                </button>
-              ) : null}
+              <button type="button" onClick={() => void ws.rerun(id)} data-testid={`rerun-${id}`}>
+                Run again
+              </button>
             </figcaption>
           </figure>
         );

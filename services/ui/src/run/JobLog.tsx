@@ -16,7 +16,8 @@ function Events({ jobId }: { jobId: string }) {
     <ol className="events">
       {(events ?? []).map((e, i) => (
         <li key={i}>
-          <code>{e.type}</code> {e.at ? <small>{String(e.at)}</small> : null}
+          <small>{new Date(String(e.occurred_at ?? e.at ?? "")).toLocaleTimeString()}</small> <code>{e.type}</code>{" "}
+          {[e.backend_id, e.reason, e.message].filter(Boolean).map(String).join(" · ")}
         </li>
       ))}
     </ol>
