@@ -81,6 +81,7 @@ class LiveHub:
         self.rate = rate
         self.max_pending = max_pending
         self.jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._finished: OrderedDict[str, None] = OrderedDict()  # terminal job ids, oldest first
         self.backend_metrics: dict[str, BackendMetrics] = {}
         self.backend_status: dict[str, str] = {}
         self._outboxes: set[Outbox] = set()
@@ -225,6 +226,7 @@ class LiveHub:
             return  # the full-rate progress arrives on the live subjects
         self.jobs.move_to_end(job_id)
         if JobState(summary["state"]).terminal and not was_terminal:
+            self._finished[job_id] = None
             self.metrics.job_finished()
             if not summary.get("_seen_from_start"):
                 self._spawn(self._complete(job_id))
@@ -252,9 +254,10 @@ class LiveHub:
             self._offer("job", job_id, "job", job_message(dict(summary)))
 
     def _prune(self) -> None:
-        finished = [k for k, v in self.jobs.items() if JobState(v["state"]).terminal]
-        for key in finished[: max(0, len(finished) - _KEEP_FINISHED)]:
-            del self.jobs[key]
+        """Forget the oldest finished jobs beyond `_KEEP_FINISHED` (without scanning every job per event)."""
+        while len(self._finished) > _KEEP_FINISHED:
+            job_id, _ = self._finished.popitem(last=False)
+            self.jobs.pop(job_id, None)
 
     def _fold_backend(self, kind: str, event: Any) -> None:
         status = _BACKEND_STATUS_OF_EVENT[kind]
