@@ -53,6 +53,7 @@ from orch_common.comfy.wire import HistoryEntry, OutputFileItem, OutputItem, Out
 from orch_common.contracts import subjects
 from orch_common.contracts.commands import CancelJob, RunJob, parse_command
 from orch_common.contracts.events import (
+    BackendLost,
     BackendRegistered,
     EventBase,
     FailureReason,
@@ -61,6 +62,7 @@ from orch_common.contracts.events import (
     JobOutputStored,
     JobStarted,
     JobSucceeded,
+    parse_event,
     utcnow,
 )
 from orch_common.contracts.live import BackendMetrics, LiveProgress
@@ -295,7 +297,33 @@ class Agent:
                     await self._kv.put(self.backend_id, self.heartbeat().model_dump_json().encode())
                 except Exception as exc:
                     log.warning("heartbeat not written: %s", exc)
+                else:
+                    await self._rejoin_if_declared_lost()
             await asyncio.sleep(self.settings.heartbeat_interval_s)
+
+    async def _rejoin_if_declared_lost(self) -> None:
+        """After the scheduler declared this agent instance lost (e.g. its heartbeats could not reach NATS for a
+        while), rejoin as a new instance: `BackendLost` is final for an instance, so only a registration under a
+        fresh `agent_instance` makes the backend schedulable again."""
+        subject = subjects.backend_event(self.backend_id, "lost")
+        try:
+            msg = await self.js.get_last_msg(subjects.EVENTS_STREAM, subject)
+        except nats.js.errors.NotFoundError:
+            return
+        except Exception as exc:
+            log.debug("could not read the last BackendLost: %s", exc)
+            return
+        try:
+            lost = parse_event(msg.data or b"")
+        except ValueError:
+            return
+        if not isinstance(lost, BackendLost) or lost.agent_instance != self.instance:
+            return
+        self.instance = uuid.uuid4().hex
+        self.registration = None
+        log.warning("%s was declared lost (%s); rejoining as instance %s", self.backend_id, lost.reason, self.instance)
+        if not self._unreachable:
+            await self.register(force=True)
 
     async def _metrics_loop(self) -> None:
         while True:
