@@ -45,7 +45,6 @@ describe("the canvas against a live fleet", () => {
       expect(await page.getByTestId(`backend-status-${id}`).textContent()).toMatch(/online|busy/);
     }
     await page.getByTestId("live-indicator").filter({ hasText: "live" }).waitFor();
-    await shoot(page, "fleet-panel.png");
   });
 
   it("disables and re-enables a server from its card", async () => {
@@ -211,6 +210,8 @@ describe("the canvas against a live fleet", () => {
     const progress = Number(await page.getByTestId(`node-progress-${added}`).getAttribute("value"));
     expect(progress).toBeGreaterThan(0);
     expect(progress).toBeLessThan(1);
+    await page.locator('[data-testid^="backend-card-"].status-busy').first().waitFor({ timeout: 30_000 });
+    await shoot(page, "fleet-panel.png");
     await page.locator('[data-testid^="cancel-"]').first().click();
     await page.getByTestId(`node-state-${added}`).filter({ hasText: "cancelled" }).waitFor({ timeout: 60_000 });
     await page.getByTestId(`node-title-${added}`).click();

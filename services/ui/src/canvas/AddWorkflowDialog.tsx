@@ -20,10 +20,19 @@ export function AddWorkflowDialog({ source, onClose }: { source: AddSource; onCl
 
   useEffect(() => {
     if (!backend) return;
+    let current = true; // a slower answer for a server no longer selected must not overwrite the list
     setLoading(true);
     setError(null);
-    const load = source === "saved" ? api.savedWorkflows(backend).then(setSaved) : api.templates(backend).then(setTemplates);
-    load.catch((e: Error) => setError(e.message)).finally(() => setLoading(false));
+    const load =
+      source === "saved"
+        ? api.savedWorkflows(backend).then((list) => current && setSaved(list))
+        : api.templates(backend).then((list) => current && setTemplates(list));
+    load
+      .catch((e: Error) => current && setError(e.message))
+      .finally(() => current && setLoading(false));
+    return () => {
+      current = false;
+    };
   }, [backend, source]);
 
   const add = async (title: string, fetchIt: () => Promise<import("../api/rawJson").JsonObject>, src: import("../api/rawJson").JsonObject) => {

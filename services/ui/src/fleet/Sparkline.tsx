@@ -19,6 +19,7 @@ export const Sparkline = memo(function Sparkline({
   label,
 }: SparklineProps) {
   const present = values.filter((v): v is number => v !== null);
+  if (present.length === 0) return null; // nothing measured (e.g. no GPU sensors): no empty chart
   const top = max ?? Math.max(1, ...present);
   const step = values.length > 1 ? width / (values.length - 1) : width;
   let d = "";
