@@ -123,6 +123,25 @@ describe("the canvas against a live fleet", () => {
     expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
   });
 
+  it("adds a workflow dropped onto the canvas where it was dropped", async () => {
+    const before = new Set(await nodeIds(page));
+    const text = readFileSync(workflow("api_basic.json"), "utf8");
+    await page.getByTestId("canvas").evaluate((canvas, json) => {
+      const data = new DataTransfer();
+      data.items.add(new File([json], "dropped.json", { type: "application/json" }));
+      const box = canvas.getBoundingClientRect();
+      const at = { clientX: box.left + 300, clientY: box.bottom - 150, dataTransfer: data, bubbles: true, cancelable: true };
+      canvas.dispatchEvent(new DragEvent("dragover", at));
+      canvas.dispatchEvent(new DragEvent("drop", at));
+    }, text);
+    await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor({ timeout: 30_000 });
+    const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    expect(await page.getByTestId(`node-title-${added}`).textContent()).toBe("dropped");
+    await page.getByTestId(`node-title-${added}`).click();
+    await page.keyboard.press("Delete");
+    await page.getByTestId(`workflow-node-${added}`).waitFor({ state: "detached" });
+  });
+
   it("adds a workflow from a server's templates and pins it to a server from the context menu", async () => {
     const before = new Set(await nodeIds(page));
     await page.getByText("Templates…").click();
