@@ -65,6 +65,12 @@ class _Bars:
             self.tasks[node] = self.progress.add_task(f"node {node}", total=max(total, 1))
         self.progress.update(self.tasks[node], completed=value, total=max(total, 1))
 
+    def finish(self) -> None:
+        """Progress is coalesced on the way here, so the last ticks may be skipped: a success fills every bar."""
+        for task_id in self.tasks.values():
+            task = self.progress.tasks[task_id]
+            self.progress.update(task_id, completed=task.total)
+
 
 async def wait_for_job(api: str, job_id: str, console: Console) -> dict[str, Any]:
     """Show a live progress bar per node until the job ends; returns the final job view."""
@@ -100,7 +106,10 @@ async def wait_for_job(api: str, job_id: str, console: Console) -> dict[str, Any
                                     backend = message["job"].get("backend") or ""
                                     progress.console.print(f"[bold]{job_id}[/]: {state} {backend}")
                                 if state in TERMINAL:
-                                    return await current()
+                                    job = await current()
+                                    if job["state"] == "succeeded":
+                                        bars.finish()
+                                    return job
                 except (OSError, websockets.WebSocketException):
                     job = await current()
                     if job["state"] in TERMINAL:

@@ -1,0 +1,138 @@
+"""The commands a user types: `orch up` brings everything up and down cleanly and keeps the log for the next start;
+`orch submit --wait` follows a job and downloads its outputs; `orch diagnose` checks a server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orch_common.natsutil import free_port
+from tests.helpers import FIXTURES
+from tests.helpers.sim import start_sim
+from tests.helpers.stack import Stack
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+def _orch(*args: str) -> list[str]:
+    return [sys.executable, "-m", "orch_cli", *args]
+
+
+async def _wait_online(api: str, count: int, timeout: float = 60.0) -> list[dict]:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=api) as http:
+        while time.monotonic() < deadline:
+            try:
+                backends = (await http.get("/api/backends")).json()
+                if sum(b["status"] in ("online", "busy") for b in backends) >= count:
+                    return backends  # type: ignore[no-any-return]
+            except (httpx.HTTPError, ValueError):
+                pass
+            await asyncio.sleep(0.3)
+    raise TimeoutError("backends did not come online")
+
+
+async def test_orch_up_starts_a_fleet_stops_cleanly_and_keeps_the_log_for_the_next_start(tmp_path: Path) -> None:
+    port, nats_port, sim_base = free_port(), free_port(), free_port()
+    args = _orch(
+        "up",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--port",
+        str(port),
+        "--nats-port",
+        str(nats_port),
+        "--sim-port-base",
+        str(sim_base),
+        "--sims",
+        "2",
+    )
+    api = f"http://127.0.0.1:{port}"
+    up = await asyncio.to_thread(subprocess.Popen, args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert up.stdout is not None
+        banner = await asyncio.to_thread(up.stdout.readline)
+        while "is up" not in banner:
+            banner = await asyncio.to_thread(up.stdout.readline)
+            assert banner or up.poll() is None, "orch up exited before printing the URL"
+        assert api in banner
+        await _wait_online(api, 2)
+        async with httpx.AsyncClient(base_url=api) as http:
+            workflow = json.loads((FIXTURES / "workflows" / "api_basic.json").read_text())
+            job_id = (await http.post("/api/jobs", json={"workflow": workflow})).json()["id"]
+            for _ in range(200):
+                if (await http.get(f"/api/jobs/{job_id}")).json()["state"] == "succeeded":
+                    break
+                await asyncio.sleep(0.1)
+            assert (await http.get("/")).status_code == 200
+    finally:
+        up.send_signal(signal.SIGINT)
+        code = await asyncio.to_thread(up.wait, 60)
+    assert code == 0
+    assert (tmp_path / "data" / "events.duckdb").exists()
+
+    up = await asyncio.to_thread(subprocess.Popen, args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await _wait_online(api, 2)
+        async with httpx.AsyncClient(base_url=api) as http:
+            for _ in range(100):
+                response = await http.get(f"/api/jobs/{job_id}")
+                if response.status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert response.json()["state"] == "succeeded", "the job from the last start is still known"
+    finally:
+        up.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(up.wait, 60) == 0
+
+
+async def test_orch_submit_wait_follows_the_job_and_downloads_its_outputs(tmp_path: Path) -> None:
+    async with Stack(tmp_path) as stack:
+        stack.add_agent("sim-1", stack.add_sim("sim-1", "--demo-models", "--step-seconds", "0.02"))
+        await stack.wait_backends({"sim-1"})
+        out = tmp_path / "out"
+        result = await asyncio.to_thread(
+            subprocess.run,
+            _orch(
+                "submit",
+                str(FIXTURES / "workflows" / "ui_default.json"),
+                "--wait",
+                "--api",
+                stack.api_url,
+                "--download",
+                str(out),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "succeeded" in result.stdout
+        [png] = list(out.glob("*.png"))
+        assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_orch_submit_names_what_is_wrong_with_a_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = subprocess.run(_orch("submit", str(bad), "--api", "http://127.0.0.1:9"), capture_output=True, text=True)
+    assert result.returncode == 1 and "is not JSON" in result.stdout
+
+
+async def test_orch_diagnose_passes_every_check_on_a_sim_and_fails_on_a_dead_port(tmp_path: Path) -> None:
+    with start_sim(tmp_path) as sim:
+        ok = await asyncio.to_thread(subprocess.run, _orch("diagnose", sim.url), capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout
+    assert "image upload + /view round trip" in ok.stdout and "FAIL" not in ok.stdout
+    dead = await asyncio.to_thread(
+        subprocess.run, _orch("diagnose", f"http://127.0.0.1:{free_port()}"), capture_output=True, text=True
+    )
+    assert dead.returncode == 1 and "FAIL" in dead.stdout
