@@ -142,6 +142,23 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId(`workflow-node-${added}`).waitFor({ state: "detached" });
   });
 
+  it("uploads an input image from a node's picker to every server and runs with it", async () => {
+    const before = new Set(await nodeIds(page));
+    await page.getByTestId("add-file-input").setInputFiles([workflow("api_loadimage_scale.json")]);
+    await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor();
+    const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    const node = page.getByTestId(`workflow-node-${added}`);
+    await node.locator('.image-picker input[type="file"]').setInputFiles(join(FIXTURES, "upload_source.png"));
+    await node.getByTestId("param-10.image").filter({ has: page.locator('option[value*="upload_source"]') }).waitFor();
+    expect(await node.getByTestId("param-10.image").inputValue()).toContain("upload_source");
+    await node.locator("img.thumb").waitFor();
+    await page.getByTestId(`run-node-${added}`).click();
+    await page.getByTestId(`node-state-${added}`).filter({ hasText: "succeeded" }).waitFor({ timeout: 60_000 });
+    await page.getByTestId(`preview-image-${added}`).waitFor();
+    await page.getByTestId(`node-title-${added}`).click();
+    await page.keyboard.press("Delete");
+  });
+
   it("adds a workflow from a server's templates and pins it to a server from the context menu", async () => {
     const before = new Set(await nodeIds(page));
     await page.getByText("Templates…").click();

@@ -12,25 +12,18 @@ import {
   type Viewport,
 } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useState, type DragEvent } from "react";
-import { parseJson, type JsonObject } from "../api/rawJson";
 import { newId } from "../project/document";
 import { toCanvasEdges, toCanvasNodes, selectedNodeIds } from "../project/projectReducer";
 import { useWorkspace } from "../project/WorkspaceProvider";
 import { CanvasUiContext, type CanvasUi } from "./CanvasUi";
 import { ContextMenu } from "./ContextMenu";
 import { nodeTypes } from "./nodeTypes";
+import { readWorkflowFile } from "./workflowFile";
 import { ParameterPicker } from "./ParameterPicker";
 import { judgeConnection, portColour, portIndex } from "./ports";
 import type { CanvasEdge, CanvasNode } from "./types";
 
 export const VIEW_KEY = "orch.view";
-
-/** Read a dropped or picked file as a workflow; the file name (without .json) becomes the title. */
-export async function readWorkflowFile(file: File): Promise<{ workflow: JsonObject; title: string }> {
-  const value = parseJson(await file.text());
-  if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error(`${file.name}: not a JSON object`);
-  return { workflow: value as JsonObject, title: file.name.replace(/\.json$/i, "") };
-}
 
 export function Canvas({ onOpenEditor }: { onOpenEditor: (nodeId: string) => void }) {
   const ws = useWorkspace();

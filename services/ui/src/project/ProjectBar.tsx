@@ -3,7 +3,7 @@ import { useRef, useState } from "react";
 import { api } from "../api/client";
 import { parseJson, stringifyJson } from "../api/rawJson";
 import type { ProjectDocument, ProjectSummary, ProjectVersion } from "../api/types";
-import { readWorkflowFile } from "../canvas/Canvas";
+import { readWorkflowFile } from "../canvas/workflowFile";
 import type { AddSource } from "../canvas/AddWorkflowDialog";
 import { documentForSave, selectedNodeIds } from "./projectReducer";
 import { useWorkspace } from "./WorkspaceProvider";

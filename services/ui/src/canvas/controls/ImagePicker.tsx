@@ -7,22 +7,27 @@ export interface ImagePickerProps {
   testId: string;
   value: string;
   choices: string[];
+  /** where the thumbnail comes from */
   backend: string | null;
+  /** every server the job may land on: an upload goes to each (default: `backend`) */
+  uploadTo?: string[];
   onChange: (value: string) => void;
 }
 
-export function ImagePicker({ inputId, testId, value, choices, backend, onChange }: ImagePickerProps) {
+export function ImagePicker({ inputId, testId, value, choices, backend, uploadTo, onChange }: ImagePickerProps) {
   const [error, setError] = useState<string | null>(null);
   const [uploading, setUploading] = useState(false);
   const upload = async (file: File | undefined) => {
     if (!file) return;
-    if (!backend) {
+    const targets = uploadTo?.length ? uploadTo : backend ? [backend] : [];
+    if (!targets.length) {
       setError("no server to upload to");
       return;
     }
     setUploading(true);
     try {
-      onChange(await api.uploadImage(backend, file));
+      const names = await Promise.all(targets.map((b) => api.uploadImage(b, file)));
+      onChange(names[0]);
       setError(null);
     } catch (e) {
       setError((e as Error).message);

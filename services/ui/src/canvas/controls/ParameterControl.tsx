@@ -14,8 +14,10 @@ export interface ParameterControlProps {
   param: Parameter;
   value: JsonValue;
   onChange: (value: JsonValue) => void;
-  /** the server image uploads go to */
+  /** the server image thumbnails come from */
   backend?: string | null;
+  /** the servers an uploaded image goes to (the job may run on any of them) */
+  uploadTo?: string[];
 }
 
 const SLIDER_MAX_STEPS = 10_000;
@@ -142,7 +144,7 @@ function FloatControl({ param, value, onChange, inputId }: ParameterControlProps
 }
 
 export const ParameterControl = memo(function ParameterControl(props: ParameterControlProps) {
-  const { param, value, onChange, backend } = props;
+  const { param, value, onChange, backend, uploadTo } = props;
   const inputId = useId();
   let control;
   if (isImageParameter(param)) {
@@ -153,6 +155,7 @@ export const ParameterControl = memo(function ParameterControl(props: ParameterC
         value={typeof value === "string" ? value : ""}
         choices={param.choices ?? []}
         backend={backend ?? null}
+        uploadTo={uploadTo}
         onChange={onChange}
       />
     );

@@ -41,6 +41,11 @@ export const WorkflowNode = memo(function WorkflowNode({ id, data, selected }: N
   const job = jobId ? live.state.jobs[jobId] : undefined;
   const state = job?.state ?? "idle";
   const backend = ws.backendFor(node);
+  const uploadTo = node.pinned_backend
+    ? [node.pinned_backend]
+    : Object.values(live.state.backends)
+        .filter((b) => b.status === "online" || b.status === "busy")
+        .map((b) => b.id);
 
   // A finished job whose outputs did not come over the live stream: ask for them once.
   useEffect(() => {
@@ -157,6 +162,7 @@ export const WorkflowNode = memo(function WorkflowNode({ id, data, selected }: N
             param={p}
             value={parameterValue(node, p)}
             backend={backend}
+            uploadTo={uploadTo}
             onChange={(v) => setValue(p.id, v)}
           />
           ),
