@@ -1,0 +1,381 @@
+"""Job-path benchmarks (issue 3 §8): dispatch latency and throughput on real processes.
+
+Dispatch latency: from the scheduler's decision to the prompt accepted by the ComfyUI (`orch sim`), over many
+tiny jobs submitted through the API with a few in flight at a time. Both ends are event timestamps taken on the
+same machine clock, so nothing in the services is changed to measure it:
+
+- start, the decision: `JobScheduled.occurred_at` (the scheduler's clock when `decide` ran, just before the
+  event is published); also reported from the moment JetStream stored it (the stream's own timestamp);
+- end, the prompt accepted: `JobStarted.occurred_at`, created by the agent right after the sim's 200 to
+  `POST /prompt` (before its own publish, so the publish of JobStarted is not counted).
+
+Side by side, in the same run: a JetStream publish + ack round trip and a bare `POST /prompt` to a sim.
+
+Throughput: N tiny jobs (EmptyImage 8×8 → PreviewImage) on M sims through the API, every lifecycle event in
+JetStream and in the DuckDB log; wall time from the first submission to the last terminal event, then a check
+that every job succeeded and that the log holds as many events as the stream.
+
+Run: ``python -m bench.bench_dispatch [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import httpx
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from bench.common import (
+    STATS_HEADER,
+    STATS_RULE,
+    bench_stack,
+    jetstream_floor,
+    post_prompt_floor,
+    rss_mib,
+    stats,
+    tiny_workflow,
+)
+from orch_common.contracts import subjects
+from tests.helpers.stack import Stack
+
+__all__ = ["FULL", "QUICK", "measure_dispatch", "measure_throughput", "run"]
+
+_TERMINAL = ("succeeded", "failed", "cancelled")
+_WATCHED = frozenset({"scheduled", "started", *_TERMINAL})
+
+
+@dataclass
+class JobWatch:
+    """Job events seen on core NATS (JetStream publishes reach plain subscribers too), first occurrence wins."""
+
+    scheduled: dict[str, datetime] = field(default_factory=dict)
+    commanded: dict[str, datetime] = field(default_factory=dict)  # RunJob received here (our clock)
+    started: dict[str, datetime] = field(default_factory=dict)
+    terminal: dict[str, str] = field(default_factory=dict)
+    last_terminal_at: float = 0.0
+    done: dict[str, asyncio.Event] = field(default_factory=dict)
+    all_done: asyncio.Event = field(default_factory=asyncio.Event)
+    expected: int = 0
+
+    async def on_command(self, msg: Msg) -> None:
+        at = datetime.now(UTC)
+        if msg.subject.endswith(".run"):
+            self.commanded.setdefault(json.loads(msg.data)["job_id"], at)
+
+    async def on_msg(self, msg: Msg) -> None:
+        kind = msg.subject.rsplit(".", 1)[1]
+        if kind not in _WATCHED or ".evt.job." not in msg.subject:
+            return
+        data = json.loads(msg.data)
+        job_id = data["job_id"]
+        if kind == "scheduled":
+            self.scheduled.setdefault(job_id, datetime.fromisoformat(data["occurred_at"]))
+        elif kind == "started":
+            self.started.setdefault(job_id, datetime.fromisoformat(data["occurred_at"]))
+        elif kind in _TERMINAL and job_id not in self.terminal:
+            self.terminal[job_id] = kind
+            self.last_terminal_at = time.perf_counter()
+            event = self.done.get(job_id)
+            if event is not None:
+                event.set()
+            if self.expected and len(self.terminal) >= self.expected:
+                self.all_done.set()
+
+
+async def _watch(nc: NatsClient, watch: JobWatch) -> list[Any]:
+    return [
+        await nc.subscribe(subjects.all_events(), cb=watch.on_msg),
+        await nc.subscribe(subjects.all_backend_commands(), cb=watch.on_command),
+    ]
+
+
+async def _stored_at(nats_url: str, what: str) -> dict[str, datetime]:
+    """job id → JetStream's stored timestamp of its first `what` event (the stream read back, ordered)."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        total = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages
+        sub = await js.subscribe(
+            subjects.all_events(),
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+            stream=subjects.EVENTS_STREAM,
+        )
+        out: dict[str, datetime] = {}
+        for _ in range(total):
+            msg = await sub.next_msg(timeout=10)
+            parts = msg.subject.split(".")
+            if parts[2:4] == ["evt", "job"] and parts[-1] == what:
+                out.setdefault(parts[4], msg.metadata.timestamp)
+        await sub.unsubscribe()
+        return out
+    finally:
+        await nc.close()
+
+
+async def _submit(http: httpx.AsyncClient, workflow: dict[str, Any]) -> str:
+    for attempt in range(5):
+        try:
+            response = await http.post("/api/jobs", json={"workflow": workflow})
+        except httpx.TransportError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.2)
+            continue
+        if response.status_code == 202:
+            return str(response.json()["id"])
+        raise RuntimeError(f"submission refused: {response.status_code} {response.text[:200]}")
+    raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------------------------- dispatch
+
+
+@dataclass
+class DispatchResult:
+    decision_to_accepted: list[float]
+    stored_to_accepted: list[float]
+    decision_to_stored: list[float]
+    stored_to_command: list[float]
+    command_to_accepted: list[float]
+    jetstream_floor: list[float]
+    post_prompt_floor: list[float]
+    jobs: int
+    states: Counter[str]
+    in_flight: int
+    backends: int
+    wall_s: float
+
+
+async def measure_dispatch(jobs: int, *, backends: int = 3, in_flight: int = 3, floors: int = 1000) -> DispatchResult:
+    """Submit `jobs` tiny jobs keeping `in_flight` of them unfinished at a time; measure each job's dispatch."""
+    async with bench_stack(backends, spare_sim=True) as stack:
+        js_floor = await jetstream_floor(stack.nats.url, floors)
+        prompt_floor = await post_prompt_floor(stack.procs["floor"].extra["url"], floors)
+        watch = JobWatch()
+        nc = await nats.connect(stack.nats.url)
+        subs = await _watch(nc, watch)
+        limit = asyncio.Semaphore(in_flight)
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+
+            async def one(i: int) -> None:
+                async with limit:
+                    done = asyncio.Event()
+                    job_id = await _submit(http, tiny_workflow(i))
+                    watch.done[job_id] = done
+                    if job_id in watch.terminal:
+                        return
+                    await asyncio.wait_for(done.wait(), 120)
+
+            await asyncio.gather(*(one(i) for i in range(jobs)))
+        wall = time.perf_counter() - started
+        for sub in subs:
+            await sub.unsubscribe()
+        await nc.close()
+        stored = await _stored_at(stack.nats.url, "scheduled")
+    decision = [(watch.started[j] - watch.scheduled[j]).total_seconds() for j in watch.started if j in watch.scheduled]
+    from_store = [(watch.started[j] - stored[j]).total_seconds() for j in watch.started if j in stored]
+    return DispatchResult(
+        decision,
+        from_store,
+        _deltas(watch.scheduled, stored),
+        _deltas(stored, watch.commanded),
+        _deltas(watch.commanded, watch.started),
+        js_floor,
+        prompt_floor,
+        jobs,
+        Counter(watch.terminal.values()),
+        in_flight,
+        backends,
+        wall,
+    )
+
+
+def _deltas(first: dict[str, datetime], then: dict[str, datetime]) -> list[float]:
+    return [(then[j] - first[j]).total_seconds() for j in then if j in first]
+
+
+def dispatch_section(r: DispatchResult) -> str:
+    d, s = stats(r.decision_to_accepted), stats(r.stored_to_accepted)
+    jf, pf = stats(r.jetstream_floor), stats(r.post_prompt_floor)
+    floor_sum = jf.p50 + pf.p50
+    lines = [
+        "### Dispatch latency (scheduler decision → prompt accepted by the ComfyUI)",
+        "",
+        f"{r.jobs} tiny jobs through the API, {r.in_flight} unfinished at a time, on {r.backends} `orch sim` servers "
+        f"with their agents ({r.wall_s:.1f} s; terminal states: {dict(r.states)}). Targets: p50 ≤ 5 ms, p99 ≤ 20 ms.",
+        "",
+        STATS_HEADER + " vs floor p50 |",
+        STATS_RULE + " ---: |",
+        d.row("decision (`JobScheduled.occurred_at`) → 200 (`JobStarted.occurred_at`)", f"{d.p50 / floor_sum:.1f}×"),
+        s.row("JobScheduled stored by JetStream → 200", f"{s.p50 / floor_sum:.1f}×"),
+        stats(r.decision_to_stored).row("… part 1: decision → JobScheduled stored by JetStream", "—"),
+        stats(r.stored_to_command).row("… part 2: stored → RunJob seen by a bench subscriber", "—"),
+        stats(r.command_to_accepted).row("… part 3: RunJob seen → 200 at the agent", "—"),
+        jf.row("floor: JetStream publish + ack (nats-py)", "—"),
+        pf.row("floor: bare `POST /prompt` to a sim (httpx)", "—"),
+        "",
+        f"The ratio compares with the sum of the two floors' medians ({floor_sum * 1000:.2f} ms). The path in "
+        "between is: the JobScheduled publish + ack, its DuckDB append, reading the JobSubmitted payload back from "
+        "DuckDB, the RunJob publish + ack into ORCH_COMMANDS, the agent's pull of it, the agent's reconcile "
+        "(`GET /queue` and `GET /history/{id}`, so a re-delivered command is not run twice), then `POST /prompt`. "
+        "So the floor of this path is about 2 publishes + 3 HTTP round trips, plus a NATS delivery and two DuckDB "
+        "calls.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- throughput
+
+
+@dataclass
+class ThroughputResult:
+    jobs: int
+    backends: int
+    submit_s: float
+    wall_s: float
+    states: Counter[str]
+    succeeded_in_log: int
+    stream_events: int
+    log_events: int
+    log_distinct: int
+    rss_mib: dict[str, float]
+
+
+async def measure_throughput(jobs: int, *, backends: int, submitters: int = 16) -> ThroughputResult:
+    async with bench_stack(backends) as stack:
+        watch = JobWatch(expected=jobs)
+        nc = await nats.connect(stack.nats.url)
+        subs = await _watch(nc, watch)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(jobs):
+            queue.put_nowait(i)
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+
+            async def submitter() -> None:
+                while not queue.empty():
+                    await _submit(http, tiny_workflow(queue.get_nowait()))
+
+            await asyncio.gather(*(submitter() for _ in range(submitters)))
+            submitted = time.perf_counter() - started
+            await asyncio.wait_for(watch.all_done.wait(), timeout=max(120.0, jobs * 0.2))
+        wall = watch.last_terminal_at - started
+        rss = _rss(stack)
+        for sub in subs:
+            await sub.unsubscribe()
+        await nc.close()
+        stream_events = await _settled_stream_count(stack)
+        stack.procs["scheduler"].stop()
+        log_events, log_distinct, succeeded = _log_counts(stack)
+    return ThroughputResult(
+        jobs,
+        backends,
+        submitted,
+        wall,
+        Counter(watch.terminal.values()),
+        succeeded,
+        stream_events,
+        log_events,
+        log_distinct,
+        rss,
+    )
+
+
+def _rss(stack: Stack) -> dict[str, float]:
+    out = {}
+    for name, proc in stack.procs.items():
+        if proc.popen is not None and proc.alive and (name in ("scheduler", "api") or name.endswith("-1")):
+            out[name] = rss_mib(proc.popen.pid)
+    return out
+
+
+async def _settled_stream_count(stack: Stack, quiet_s: float = 1.0) -> int:
+    """The stream's message count once it has stopped growing (late events of the last jobs land)."""
+    nc = await nats.connect(stack.nats.url)
+    try:
+        js = nc.jetstream()
+        last = -1
+        while True:
+            count = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages
+            if count == last:
+                return count
+            last = count
+            await asyncio.sleep(quiet_s)
+    finally:
+        await nc.close()
+
+
+def _log_counts(stack: Stack) -> tuple[int, int, int]:
+    con = duckdb.connect(str(stack.db), read_only=True)
+    try:
+        total, distinct = con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() or (0, 0)
+        row = con.execute("SELECT count(DISTINCT event_id) FROM events WHERE type = 'job.succeeded'").fetchone()
+    finally:
+        con.close()
+    return int(total), int(distinct), int(row[0] if row else 0)
+
+
+def throughput_section(r: ThroughputResult) -> str:
+    rate = r.jobs / r.wall_s if r.wall_s > 0 else float("nan")
+    same = "yes" if r.stream_events == r.log_events == r.log_distinct else "**NO**"
+    ok = "yes" if r.states.get("succeeded", 0) == r.jobs == r.succeeded_in_log else "**NO**"
+    rss = ", ".join(f"{k} {v:.0f} MiB" for k, v in r.rss_mib.items())
+    lines = [
+        "### Throughput (tiny jobs through the API, every lifecycle event in JetStream and DuckDB)",
+        "",
+        f"{r.jobs} jobs (EmptyImage 8×8 → PreviewImage) on {r.backends} `orch sim` servers, each with its agent. "
+        "Target: 10,000 jobs on 10 servers in < 20 s (≥ 500 jobs/s).",
+        "",
+        "| measure | value |",
+        "| --- | ---: |",
+        f"| wall time, first submission → last terminal event | {r.wall_s:.2f} s |",
+        f"| jobs/s | {rate:.1f} |",
+        f"| all {r.jobs} submissions accepted (202) after | {r.submit_s:.2f} s |",
+        f"| terminal states seen | {dict(r.states)} |",
+        f"| every job succeeded (live events and the log's job.succeeded) | {ok} ({r.succeeded_in_log} in the log) |",
+        f"| events in ORCH_EVENTS / rows in DuckDB / distinct ids | {r.stream_events} / {r.log_events} / "
+        f"{r.log_distinct} ({same}) |",
+        f"| RSS at the end | {rss} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- harness
+
+
+QUICK: dict[str, dict[str, Any]] = {
+    "dispatch": {"jobs": 500, "backends": 3, "in_flight": 3, "floors": 300},
+    "throughput": {"jobs": 500, "backends": 3},
+}
+FULL: dict[str, dict[str, Any]] = {
+    "dispatch": {"jobs": 10_000, "backends": 3, "in_flight": 3, "floors": 2000},
+    "throughput": {"jobs": 10_000, "backends": 10},
+}
+
+
+def run(quick: bool = False) -> str:
+    """Both measurements in one run (sizes from `QUICK` or `FULL`); a markdown section for docs/benchmarks.md."""
+    sizes = QUICK if quick else FULL
+    dispatch = asyncio.run(measure_dispatch(**sizes["dispatch"]))
+    throughput = asyncio.run(measure_throughput(**sizes["throughput"]))
+    sections = ["## Job path: dispatch and throughput", "", dispatch_section(dispatch), throughput_section(throughput)]
+    return "\n".join(sections)
+
+
+if __name__ == "__main__":
+    print(run(quick="--quick" in sys.argv))
