@@ -12,14 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from orch_common.natsutil import free_port
 from tests.helpers import FIXTURES
 from tests.helpers.sim import start_sim
 from tests.helpers.stack import Stack
-
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
 def _orch(*args: str) -> list[str]:
