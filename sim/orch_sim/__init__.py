@@ -8,7 +8,7 @@ Run it with `python -m orch_sim --port 8188 --data-dir DIR` or `orch sim …`; t
     app            the ASGI app: routes under /x and /api/x, origin check or CORS, the web frontend
     app_state      SimServer: one process's config, dirs, catalogue, queue, clients, worker, logs
     comfy_routes   ComfyUI's core routes and /ws          frontend   editor support (/userdata, /settings, …)
-    control        /sim/* (state, faults, simulated restart)
+    control        /sim/* (state, faults, restart, GPU)   gpu        the fake GPU (utilisation, VRAM, temperature)
     validation     POST /prompt verdicts                  graph      execution order and cache keys
     runner         the worker and its message sequence    hub        websocket clients and routing
     prompt_queue   queue and history                      files      /view and uploads

@@ -1,4 +1,4 @@
-"""Everything one sim process holds: config, directories, catalogue, queue, clients, worker, logs."""
+"""Everything one sim process holds: config, directories, catalogue, queue, clients, worker, logs, fake GPU."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from orch_sim.catalog import Catalog, load_object_info
 from orch_sim.config import Faults, SimConfig
+from orch_sim.gpu import FakeGpu
 from orch_sim.hub import Hub
 from orch_sim.nodeset import NodeSet, load_nodeset
 from orch_sim.prompt_queue import PromptQueue
@@ -45,6 +46,9 @@ class SimServer:
             self.models.setdefault(folder, []).extend(f for f in files if f not in self.models[folder])
         base = load_object_info(config.object_info_file)
         self.catalog = Catalog(self.nodes.augment_object_info(base, self.models), Path(self.dirs.input))
+        self.gpu: FakeGpu | None = None
+        if config.gpu_name is not None:
+            self.gpu = FakeGpu(config.gpu_name, config.vram, lambda: self.state.loaded_checkpoint is not None)
         self.hub = Hub()
         self.queue = PromptQueue(self.broadcast_status)
         self.runner = Runner(self)

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop making progress at this node id or class (sockets stay open; /interrupt ends it)")
     parser.add_argument("--slow-object-info", type=float, default=0.0, metavar="S",
                         help="delay every GET /object_info by S seconds")
-    parser.add_argument("--gpu-name", default=None, help="report a CUDA device of this name in /system_stats")
+    parser.add_argument("--gpu-name", default=None,
+                        help="simulate a CUDA device of this name (/system_stats, readings at GET /sim/gpu)")
     parser.add_argument("--vram", default="24GB", help="VRAM of the fake GPU (bytes or e.g. 24GB)")
     parser.add_argument("--enable-cors-header", nargs="?", const="*", default=None, metavar="ORIGIN",
                         help="send CORS headers (default origin *) instead of ComfyUI's origin check")

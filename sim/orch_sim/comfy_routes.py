@@ -185,16 +185,13 @@ async def get_object_info_class(request: Request, node_class: str) -> Response:
 
 
 def _device(sim: SimServer, ram_total: int, ram_free: int) -> dict[str, Any]:
-    if sim.config.gpu_name is None:
+    if sim.gpu is None:
         return {"name": "cpu", "type": "cpu", "index": None, "vram_total": ram_total, "vram_free": ram_free,
                 "torch_vram_total": ram_total, "torch_vram_free": ram_free}
-    total = sim.config.vram
-    loaded = sim.state.loaded_checkpoint is not None
-    torch_total = int(total * (0.45 if loaded else 0.01))
-    torch_free = int(torch_total * 0.1)
+    memory = sim.gpu.memory()
     return {"name": f"cuda:0 {sim.config.gpu_name} : cudaMallocAsync", "type": "cuda", "index": 0,
-            "vram_total": total, "vram_free": total - torch_total + torch_free - int(total * 0.02),
-            "torch_vram_total": torch_total, "torch_vram_free": torch_free}
+            "vram_total": memory.total, "vram_free": memory.free,
+            "torch_vram_total": memory.torch_total, "torch_vram_free": memory.torch_free}
 
 
 def _installed_version(package: str, fallback: str) -> str:

@@ -4,6 +4,9 @@
 - `POST /sim/faults`: `{"fail_at_node", "hang_at_node", "crash_after_steps", "slow_object_info"}` and the
   pacing `{"speed", "step_seconds", "model_load_seconds"}`; any key given replaces that setting (null clears
   a fault). Answers the new faults; 400 naming the bad key or value.
+- `GET /sim/gpu`: the simulated GPU's readings in NVML's terms, `{"devices": [{"index", "name",
+  "utilization": {"gpu", "memory"}, "memory": {"total", "used", "free"}, "temperature": {"gpu"}, "busy"}]}`;
+  `{"devices": []}` for a sim without `--gpu-name` (a CPU server). The agent reads it where NVML is absent.
 - `POST /sim/restart`: like a ComfyUI restart without losing the process: queue, history, node cache and
   loaded model wiped, every socket closed, faults and pacing back to the start-up options; files stay.
 """
@@ -61,6 +64,12 @@ def _optional(body: dict[str, Any], key: str, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} must be a number or null, got {value!r}")
     return kind(value)
+
+
+@router.get("/gpu")
+async def get_gpu(request: Request) -> Response:
+    gpu = sim_of(request).gpu
+    return json_response({"devices": [] if gpu is None else [gpu.reading(0)]})
 
 
 @router.post("/faults")

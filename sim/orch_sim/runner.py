@@ -330,6 +330,9 @@ class _PromptRun:
         self._to_client("executing", {"node": node_id, "display_node": node_id, "prompt_id": self.prompt_id})
         interrupted = self.server.nodes.interrupted_error()
         current_inputs: dict[str, Any] = {}
+        gpu = self.server.gpu
+        if gpu is not None:
+            gpu.begin_work()
         try:
             if self.runner.interrupt.is_set():
                 raise _NodeInterrupted(node_id)
@@ -354,6 +357,9 @@ class _PromptRun:
         except Exception as exc:
             self._flush()
             raise _NodeFailed(node_id, exc, current_inputs) from exc
+        finally:
+            if gpu is not None:
+                gpu.end_work()
         self._flush()
         self.runner.cache[key] = CacheEntry(tuple(result.outputs), result.ui)
         self.executed.append(node_id)
