@@ -149,8 +149,7 @@ describe("the canvas against a live fleet", () => {
     const added = (await nodeIds(page)).find((id) => !before.has(id))!;
     const node = page.getByTestId(`workflow-node-${added}`);
     await node.locator('.image-picker input[type="file"]').setInputFiles(join(FIXTURES, "upload_source.png"));
-    await node.getByTestId("param-10.image").filter({ has: page.locator('option[value*="upload_source"]') }).waitFor();
-    expect(await node.getByTestId("param-10.image").inputValue()).toContain("upload_source");
+    await expect.poll(() => node.getByTestId("param-10.image").inputValue(), { timeout: 30_000 }).toContain("upload_source");
     await node.locator("img.thumb").waitFor();
     await page.getByTestId(`run-node-${added}`).click();
     await page.getByTestId(`node-state-${added}`).filter({ hasText: "succeeded" }).waitFor({ timeout: 60_000 });
@@ -215,6 +214,18 @@ describe("the canvas against a live fleet", () => {
     expect(await page.locator('[data-testid^="node-title-"]', { hasText: "Gradient" }).count()).toBe(0);
   });
 
+  it("starts a new project and opens the previous one again", async () => {
+    const ids = (await nodeIds(page)).sort();
+    await page.getByTestId("save-status").filter({ hasText: /^saved$/ }).waitFor({ timeout: 20_000 });
+    await page.getByText("New", { exact: true }).click();
+    await page.locator('[data-testid^="workflow-node-"]').first().waitFor({ state: "detached" });
+    await page.getByText("Open…").click();
+    await page.getByTestId("project-list").locator("button").first().waitFor();
+    await page.getByTestId("project-list").locator("button").first().click();
+    await page.locator('[data-testid^="workflow-node-"]').nth(ids.length - 1).waitFor({ timeout: 30_000 });
+    expect((await nodeIds(page)).sort()).toEqual(ids);
+  });
+
   it("keeps a seed beyond 2^53 exact from the field to the submitted job and through a reload", async () => {
     const big = "18446744073709551615";
     const before = new Set(await nodeIds(page));
@@ -248,6 +259,10 @@ describe("the canvas against a live fleet", () => {
     expect(progress).toBeLessThan(1);
     await page.locator('[data-testid^="backend-card-"].status-busy').first().waitFor({ timeout: 30_000 });
     await shoot(page, "fleet-panel.png");
+    // a reload finds the running job again and keeps following it
+    await page.reload();
+    await page.getByTestId(`node-state-${added}`).filter({ hasText: "running" }).waitFor({ timeout: 30_000 });
+    await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 30_000 });
     await page.locator('[data-testid^="cancel-"]').first().click();
     await page.getByTestId(`node-state-${added}`).filter({ hasText: "cancelled" }).waitFor({ timeout: 60_000 });
     await page.getByTestId(`node-title-${added}`).click();
