@@ -234,6 +234,12 @@ def dispatch_section(r: DispatchResult) -> str:
         "So the floor of this path is about 2 publishes + 3 HTTP round trips, plus a NATS delivery and two DuckDB "
         "calls.",
         "",
+        "Timestamps: `JobScheduled.occurred_at` is the `now` handed to `decide`, taken before the first publish of "
+        "the round, so when one round places several jobs the later ones also carry the earlier ones' publishes "
+        "(the second row starts instead at JetStream's own timestamp of the stored event). `JobStarted.occurred_at` "
+        "is taken when the agent builds the event right after the 200, before its publish. Part 2/3 split at the "
+        "moment this benchmark's own subscriber saw the RunJob (its clock, in a loaded process): indicative only.",
+        "",
     ]
     return "\n".join(lines)
 
