@@ -15,7 +15,8 @@ It runs six loops:
 - tick: coalesced progress, hang detection, and declaring ComfyUI unreachable after `unreachable_after_s`.
 - heartbeat: the registration and status (`BackendHeartbeat`) in the KV bucket every second.
 - capabilities: registers as soon as ComfyUI answers; re-registers when object_info's hash changes.
-- metrics: `BackendMetrics` every second on core NATS.
+- metrics: `BackendMetrics` every second on core NATS (GPU readings from NVML, a sim's `/sim/gpu` or
+  `/system_stats`: :mod:`orch_agent.gpu`).
 
 Durable work for one attempt (events, output copies, the final decision) runs in that attempt's own worker,
 strictly in order, so `JobSucceeded` always follows every `JobOutputStored`.
@@ -41,8 +42,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict
 
-from orch_agent.capabilities import build_capabilities, nvml_gpus, stats_gpus
+from orch_agent.capabilities import build_capabilities
 from orch_agent.errors import InputBindingError, InputFetchError, OutputStoreError
+from orch_agent.gpu import GpuReader
 from orch_agent.outputs import artifact_key, classify, content_type_for, node_outputs, text_filename
 from orch_agent.settings import AgentSettings
 from orch_agent.translate import AttemptRef, AttemptTracker, Finish, Intent, Live, Publish, Router, StoreOutputs
@@ -124,6 +126,7 @@ class Agent:
         self.comfy = comfy or ComfyClient(
             settings.comfy_url, client_id=f"orch-{self.backend_id}", timeout=settings.http_timeout_s
         )
+        self.gpu = GpuReader(settings.comfy_url, timeout=min(settings.http_timeout_s, 5.0))
         self.router = Router()
         self.runs: dict[str, _Run] = {}
         self.jobs_completed = 0
@@ -191,6 +194,7 @@ class Agent:
                 worker.cancel()
             await asyncio.gather(commands, *loops.values(), *workers, return_exceptions=True)
             await self._leave()
+            await self.gpu.aclose()
 
     async def _drain(self) -> None:
         """Let in-flight prompts finish (and their events be published) within the grace period."""
@@ -338,9 +342,7 @@ class Agent:
         if not self._unreachable:
             with contextlib.suppress(ComfyError):
                 stats = await self.comfy.system_stats()
-        gpus = await asyncio.to_thread(nvml_gpus)
-        if not gpus and stats is not None:
-            gpus = stats_gpus(stats)
+        gpus = await self.gpu.read(stats)
         running_id = self.router.running_prompt_id
         run = self.runs.get(running_id) if running_id else None
         tracker = run.tracker if run else None
