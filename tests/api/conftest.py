@@ -162,14 +162,19 @@ def job_view(job_id: str, state: str = "queued", **extra: Any) -> dict[str, Any]
     }
 
 
-async def register_backend(nc: Client, backend_id: str, comfy_url: str, classes: list[str]) -> None:
-    """Put a registration into the KV bucket the way an agent does."""
+async def register_backend(
+    nc: Client, backend_id: str, comfy_url: str, classes: list[str], models: dict[str, list[str]] | None = None
+) -> None:
+    """Put a registration into the KV bucket the way an agent does (`models`: folder → files it has)."""
     kv = await nc.jetstream().key_value(subjects.BACKENDS_BUCKET)
+    capabilities: dict[str, Any] = {"node_classes": classes, "object_info_hash": f"hash-{backend_id}"}
+    if models is not None:
+        capabilities["models"] = models
     value = {
         "backend_id": backend_id,
         "comfy_url": comfy_url,
         "agent_instance": "test",
-        "capabilities": {"node_classes": classes, "object_info_hash": f"hash-{backend_id}"},
+        "capabilities": capabilities,
     }
     await kv.put(backend_id, json.dumps(value).encode())
 

@@ -34,23 +34,40 @@ async def sim_backend(nc: Client, tmp_path_factory: pytest.TempPathFactory) -> A
     try:
         async with httpx.AsyncClient() as http:
             classes = sorted((await http.get(f"{sim.url}/object_info", timeout=30)).json())
-        await register_backend(nc, "sim-c", sim.url, classes)
+        await register_backend(nc, "sim-c", sim.url, classes, models={})
         yield "sim-c"
     finally:
         await asyncio.to_thread(sim.stop)
 
 
 async def test_a_ui_workflow_is_submitted_converted_to_the_api_format(
-    api: ApiServer, nc: Client, sim_backend: str
+    api: ApiServer, nc: Client, sim_backend: str, tmp_path: Path
 ) -> None:
+    checkpoint = "v1-5-pruned-emaonly-fp16.safetensors"
     async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
-        response = await http.post("/api/jobs", json={"workflow": UI_DEFAULT})
+        refused = await http.post("/api/jobs", json={"workflow": UI_DEFAULT})
+        assert refused.status_code == 422, refused.text
+        detail = refused.json()["detail"]
+        assert detail["code"] == "missing_models" and checkpoint in detail["message"]
+        assert [n["input"] for n in detail["nodes"]] == ["ckpt_name"], "named in the converted prompt"
+
+        sim: SimProcess = await asyncio.to_thread(start_sim, tmp_path, demo_models=True)
+        try:
+            classes = sorted((await http.get(f"{sim.url}/object_info")).json())
+            checkpoints = (await http.get(f"{sim.url}/models/checkpoints")).json()
+            assert checkpoint in checkpoints
+            await register_backend(nc, "sim-c-models", sim.url, classes, models={"checkpoints": checkpoints})
+            response = await http.post("/api/jobs", json={"workflow": UI_DEFAULT})
+        finally:
+            await (await nc.jetstream().key_value(subjects.BACKENDS_BUCKET)).delete("sim-c-models")
+            await asyncio.to_thread(sim.stop)
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
     msg = await nc.jetstream().get_last_msg(subjects.EVENTS_STREAM, subjects.job_event(job_id, "submitted"))
     event = parse_event(msg.data)
     assert event.ui_workflow == UI_DEFAULT
     assert "KSampler" in event.required_classes
+    assert event.required_models == {"checkpoints": [checkpoint]}
     assert all("class_type" in node for node in event.workflow.values())
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orch_api.context import ApiContext, get_ctx, path_id, read_json
 from orch_api.errors import BadRequest, Conflict, NotFound, Unprocessable
 from orch_api.live_hub import public
+from orch_api.model_files import check_models, confirm_model_uses, model_uses, required_models
 from orch_api.openapi import json_body
 from orch_api.prompts import check_api_prompt, check_capable, looks_like_ui_workflow
 from orch_api.registry import read_backends
@@ -78,7 +79,10 @@ async def submit_job(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JS
         target = pick_backend_for_ui(workflow, backends, submission.backend)
         ui_workflow, workflow = workflow, await ctx.object_infos.convert(workflow, target)
     classes = check_api_prompt(workflow)
-    check_capable(classes, backends, submission.backend)
+    capable = check_capable(classes, backends, submission.backend)
+    uses = await confirm_model_uses(model_uses(workflow), workflow, [backends[i] for i in capable], ctx.object_infos)
+    models = required_models(uses, backends)
+    check_models(uses, models, backends, capable, submission.backend)
     job_id = _job_id(request.headers.get("idempotency-key"))
     event = JobSubmitted(
         job_id=job_id,
@@ -86,6 +90,7 @@ async def submit_job(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JS
         ui_workflow=ui_workflow,
         pinned_backend=submission.backend,
         required_classes=classes,
+        required_models=models,
         retry=submission.retry or RetryPolicy(),
         priority=submission.priority,
         labels=submission.labels,
