@@ -129,3 +129,30 @@ async def test_encoded_slashes_reach_the_backend_still_encoded(api: ApiServer, r
     assert saved.status_code == 200, saved.text
     assert "proxied.json" in listed.json()
     assert read.status_code == 200 and read.content == workflow
+
+
+async def test_a_prompt_queued_by_the_proxied_editor_reports_its_progress_on_the_proxied_websocket(
+    api: ApiServer, registered: str
+) -> None:
+    workflow = json.loads((FIXTURES / "workflows" / "api_basic.json").read_text())
+    workflow["1"]["inputs"]["color"] = 0x123456 + free_port()  # not served from the sim's cache
+    client_id = "editor-in-iframe"
+    prefix = f"/backends/{registered}/comfy"
+    async with connect(f"{api.ws_url}{prefix}/ws?clientId={client_id}", origin=api.url) as ws:  # type: ignore[arg-type]
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "status"
+        async with api.client(headers={"Origin": api.url}) as http:
+            queued = await http.post(f"{prefix}/api/prompt", json={"prompt": workflow, "client_id": client_id})
+        assert queued.status_code == 200, queued.text
+        prompt_id = queued.json()["prompt_id"]
+        seen: list[tuple[str, dict]] = []
+        while not any(kind == "executing" and data.get("node") is None for kind, data in seen):
+            raw = await asyncio.wait_for(ws.recv(), 10)
+            if isinstance(raw, str):
+                message = json.loads(raw)
+                if message["data"].get("prompt_id") == prompt_id:
+                    seen.append((message["type"], message["data"]))
+    kinds = [kind for kind, _ in seen]
+    assert kinds[0] == "execution_start" and "execution_success" in kinds
+    assert {data["node"] for kind, data in seen if kind == "executing" and data["node"]} == {"1", "2", "3", "4"}
+    [executed] = [data for kind, data in seen if kind == "executed"]
+    assert executed["node"] == "4" and executed["output"]["images"][0]["filename"].startswith("fx_basic")
