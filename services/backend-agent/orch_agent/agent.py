@@ -16,7 +16,7 @@ It runs six loops:
 - heartbeat: the registration and status (`BackendHeartbeat`) in the KV bucket every second.
 - capabilities: registers as soon as ComfyUI answers; re-registers when object_info's hash changes.
 - metrics: `BackendMetrics` every second on core NATS (GPU readings from NVML, a sim's `/sim/gpu` or
-  `/system_stats`: :mod:`orch_agent.gpu`).
+  `/system_stats`: :mod:`orch_agent.gpu`); the queue length and running prompt include prompts others queued.
 
 Durable work for one attempt (events, output copies, the final decision) runs in that attempt's own worker,
 strictly in order, so `JobSucceeded` always follows every `JobOutputStored`.
@@ -343,14 +343,14 @@ class Agent:
             with contextlib.suppress(ComfyError):
                 stats = await self.comfy.system_stats()
         gpus = await self.gpu.read(stats)
-        running_id = self.router.running_prompt_id
+        queue_remaining, running_id = await self._server_activity(stats is not None)
         run = self.runs.get(running_id) if running_id else None
         tracker = run.tracker if run else None
         metrics = BackendMetrics(
             backend_id=self.backend_id,
             at=utcnow(),
             reachable=not self._unreachable and stats is not None,
-            queue_remaining=self.router.queue_remaining or 0,
+            queue_remaining=queue_remaining,
             running_prompt_id=running_id,
             running_job_id=tracker.ref.job_id if tracker else None,
             running_node=tracker.node_id if tracker else None,
@@ -361,6 +361,26 @@ class Agent:
             ram_free=stats.system.ram_free if stats else None,
         )
         await self.nc.publish(subjects.live_backend_metrics(self.backend_id), metrics.model_dump_json().encode())
+
+    async def _server_activity(self, reachable: bool) -> tuple[int, str | None]:
+        """(prompts queued or running on the server, the running prompt's id), foreign prompts included.
+
+        The queue length comes from ComfyUI's `status` broadcasts, which every socket hears. Execution messages of a
+        prompt queued by someone else (the embedded editor, another client) go only to that client's socket, so
+        when the server has work but none of it is seen running here, `/queue` says which prompt runs. A foreign
+        prompt is reported as running (no job, no node, no progress) and never becomes a job.
+        """
+        remaining = self.router.queue_remaining or 0
+        running = self.router.running_prompt_id
+        if running is not None or remaining == 0 or not reachable:
+            return remaining, running
+        try:
+            queue = await self.comfy.queue()
+        except ComfyError as exc:
+            log.debug("/queue not read for metrics: %s", exc)
+            return remaining, None
+        running_ids = queue.running_ids()
+        return len(running_ids) + len(queue.queue_pending), next(iter(running_ids), None)
 
     # --- commands -----------------------------------------------------------------------------
 
