@@ -18,7 +18,8 @@ router = APIRouter(prefix="/api/backends", tags=["backends"])
 
 
 async def list_backend_views(ctx: ApiContext) -> list[dict[str, Any]]:
-    """The scheduler's `backends.list` merged with live registrations and the latest `BackendMetrics`."""
+    """The scheduler's `backends.list` merged with live registrations and the latest `BackendMetrics`; an online
+    backend whose metrics show a running prompt is `busy`, even when that prompt is not one of our jobs."""
     views: dict[str, dict[str, Any]] = {}
     scheduler_ok = True
     try:
@@ -46,6 +47,8 @@ async def list_backend_views(ctx: ApiContext) -> list[dict[str, Any]]:
         view["scheduler_available"] = scheduler_ok
         metrics = ctx.hub.backend_metrics.get(backend_id)
         view["metrics"] = metrics.model_dump(mode="json") if metrics is not None else None
+        if view.get("status") == "online" and metrics is not None and metrics.running_prompt_id is not None:
+            view["status"] = "busy"  # running a prompt queued by someone else (the embedded editor): no job of ours
     return sorted(views.values(), key=lambda v: str(v["id"]))
 
 
