@@ -24,12 +24,12 @@ from typing import Any
 from orch_api.conversion import ObjectInfoStore, workflow_tools
 from orch_api.errors import ApiError, Unprocessable
 from orch_api.registry import BackendRecord
+from orch_common.workflow.capability import MODEL_SUFFIXES
 
 __all__ = ["ModelUse", "check_models", "confirm_model_uses", "model_folders", "model_uses", "required_models"]
 
 log = logging.getLogger(__name__)
 
-MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx", ".pkl")
 OBJECT_INFO_WAIT_S = 5.0
 OBJECT_INFO_TRIES = 2
 _MAX_NAMED = 20
