@@ -13,6 +13,7 @@ from orch_common.contracts.rpc import GetJobRequest, ListJobsRequest, ListJobsRe
 from orch_scheduler.domain.state import SchedulerState
 from orch_scheduler.errors import NotFoundError, RpcRequestError
 from orch_scheduler.eventlog import EventLog
+from orch_scheduler.runs.views import run_summary, run_view
 from orch_scheduler.views import backend_view, job_view
 
 __all__ = ["RpcHandlers"]
@@ -29,6 +30,19 @@ class _ProjectsListRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     include_deleted: bool = False
+
+
+class _RunRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+
+
+class _RunsListRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    project_id: str | None = None
+    limit: int = Field(default=100, ge=1, le=10_000)
 
 
 class RpcHandlers:
@@ -51,12 +65,14 @@ class RpcHandlers:
             RpcVerb.PROJECTS_LIST: self.projects_list,
             RpcVerb.PROJECTS_GET: self.projects_get,
             RpcVerb.PROJECTS_VERSIONS: self.projects_versions,
+            RpcVerb.RUNS_GET: self.runs_get,
+            RpcVerb.RUNS_LIST: self.runs_list,
             RpcVerb.PING: self.ping,
         }
 
     @property
     def verbs(self) -> list[RpcVerb]:
-        """The verbs answered here (run verbs are not served by this scheduler yet)."""
+        """The verbs answered here."""
         return list(self._handlers)
 
     def handle(self, verb: RpcVerb, request: dict[str, Any]) -> Any:
@@ -150,6 +166,22 @@ class RpcHandlers:
             }
             for v in project.versions
         ]
+
+    # ------------------------------------------------------------------------------------------------ runs
+
+    def runs_get(self, request: dict[str, Any]) -> Any:
+        req = _RunRequest.model_validate(request)
+        state = self._state()
+        run = state.runs.get(req.run_id)
+        if run is None:
+            raise NotFoundError(f"no run {req.run_id!r}")
+        return run_view(state, run)
+
+    def runs_list(self, request: dict[str, Any]) -> Any:
+        req = _RunsListRequest.model_validate(request)
+        state = self._state()
+        runs = [r for r in reversed(state.runs.values()) if req.project_id is None or r.project_id == req.project_id]
+        return [run_summary(state, r) for r in runs[: req.limit]]
 
     def ping(self, request: dict[str, Any]) -> Any:
         state = self._state()

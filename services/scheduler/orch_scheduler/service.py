@@ -7,7 +7,7 @@ One batch at a time, in this order (a message is acked only after its commit):
       → append to the DuckDB log in one transaction (commit)       → `after_commit` hook (tests)
       → fold the events the log reported as new
       → decide: publish each decision event (Nats-Msg-Id = event_id), log and fold it, then send its command
-      → ack the batch
+      → `before_ack` hook (tests) → ack the batch
 
 Decisions are appended to the log as soon as JetStream stored them, so the state always reflects them; when the
 same event comes back through the consumer it is not new and changes nothing. On start-up the state is rebuilt
@@ -73,7 +73,9 @@ class Scheduler:
         self.clock = clock
         self.new_prompt_id = new_prompt_id
         self.state = SchedulerState()
+        # Test seams: awaited after the batch's commit, and after its decisions just before its ack.
         self.after_commit: Callable[[list[Msg]], Awaitable[None]] | None = None
+        self.before_ack: Callable[[list[Msg]], Awaitable[None]] | None = None
         self.batches = 0
         self._log: EventLog | None = None
         self._nc: Client | None = None
@@ -159,9 +161,7 @@ class Scheduler:
                 await asyncio.wait_for(consume, timeout=self.settings.fetch_wait_s + 10)
         for task in self._tasks[1:]:
             task.cancel()
-        for task in self._tasks[1:]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _settle(self._tasks[1:])
         self._tasks = []
         await self._close_nats()
         if self._log is not None:
@@ -173,9 +173,7 @@ class Scheduler:
         self._stopping.set()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _settle(self._tasks)
         self._tasks = []
         if self._nc is not None:
             with contextlib.suppress(Exception):
@@ -192,7 +190,9 @@ class Scheduler:
         self._rpc_subs = []
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await self._nc.flush(timeout=5)  # the last acks leave before the connection closes
+            with contextlib.suppress(Exception):
+                await self._nc.close()
             self._nc = None
 
     async def __aenter__(self) -> Scheduler:
@@ -256,6 +256,8 @@ class Scheduler:
             if is_new and event is not None:
                 apply(self.state, event)
         await self._act()
+        if self.before_ack is not None:
+            await self.before_ack(good)
         for msg in good:
             with contextlib.suppress(Exception):
                 await msg.ack()
@@ -387,22 +389,32 @@ class Scheduler:
             try:
                 kv = await self._js.key_value(subjects.BACKENDS_BUCKET)
                 watcher = await kv.watchall()
-                async for entry in watcher:
-                    if entry is None:
-                        continue
-                    backend_id = _backend_id_of(entry.key, entry.value)
-                    if entry.operation in _KV_DELETE_OPS:
-                        self._deregistered.add(backend_id)
-                        self._heartbeats.pop(backend_id, None)
-                    else:
-                        self._deregistered.discard(backend_id)
-                        self._heartbeats[backend_id] = time.monotonic()
-                        self._last_seen[backend_id] = self.clock()
+                try:
+                    while not self._stopping.is_set():
+                        try:
+                            entry = await watcher.updates(timeout=1.0)  # type: ignore[no-untyped-call]
+                        except TimeoutError:
+                            continue
+                        if entry is not None:
+                            self._on_kv_entry(entry.key, entry.value, entry.operation)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await watcher.stop()  # type: ignore[no-untyped-call]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("scheduler: backend watch failed (restarting): %s", exc)
                 await asyncio.sleep(1.0)
+
+    def _on_kv_entry(self, key: str, value: bytes | None, operation: str | None) -> None:
+        backend_id = _backend_id_of(key, value)
+        if operation in _KV_DELETE_OPS:
+            self._deregistered.add(backend_id)
+            self._heartbeats.pop(backend_id, None)
+        else:
+            self._deregistered.discard(backend_id)
+            self._heartbeats[backend_id] = time.monotonic()
+            self._last_seen[backend_id] = self.clock()
 
     async def _check_liveness(self) -> None:
         while not self._stopping.is_set():
@@ -457,6 +469,12 @@ class Scheduler:
                 await msg.respond(reply.model_dump_json().encode())
 
         return on_request
+
+
+async def _settle(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:
+    """Wait for cancelled tasks to end, but never longer than `timeout` (a stuck library await must not hang)."""
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
 
 
 def _parse_message(msg: Msg) -> tuple[Any, LogRecord]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,7 @@ class SchedulerSettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     db: Path = Path("data/scheduler.duckdb")
     max_inflight_per_backend: int = Field(default=2, ge=1, le=1000)
+    placement_policy: Literal["smart", "least_loaded", "fifo_speed_blind", "round_robin"] = "smart"
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     fetch_wait_s: float = Field(default=0.05, gt=0, le=30)
     ack_wait_s: float = Field(default=30.0, gt=0)

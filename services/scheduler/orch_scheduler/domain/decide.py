@@ -8,7 +8,8 @@ themselves are recorded facts and a replay never re-decides. One round answers w
 2. a failed attempt awaiting a decision      → JobCancelled if cancel was asked, JobRetried(attempt+1, not_before)
                                                 when the reason is retryable and attempts are left, else JobFailed
 3. a cancellation request                    → JobCancelled when nothing is in flight, else CancelJob to its agent
-4. queued jobs that can be placed            → JobScheduled (the caller then sends RunJob)
+4. runs: nodes whose inputs are ready        → JobSubmitted; cancelled run items → JobCancellationRequested
+5. queued jobs that can be placed            → JobScheduled (the caller then sends RunJob), under `policy`
 
 Callers run rounds until one returns nothing (a lost backend needs three: fail, retry, place elsewhere).
 """
@@ -22,8 +23,9 @@ from typing import Any
 
 from orch_common.contracts import events as ev
 from orch_common.contracts.commands import CancelJob
-from orch_scheduler.domain.placement import place
+from orch_scheduler.domain.placement import PlacementPolicy, place
 from orch_scheduler.domain.state import BackendStatus, SchedulerState
+from orch_scheduler.runs.decide import decide_runs
 
 __all__ = ["Decisions", "decide"]
 
@@ -44,6 +46,7 @@ def decide(
     max_inflight: int,
     new_prompt_id: Callable[[], str],
     cancels_sent: Container[str] = (),
+    policy: PlacementPolicy | str = PlacementPolicy.SMART,
 ) -> Decisions:
     """One round of decisions (see the module docstring). `cancels_sent`: job ids already sent a CancelJob."""
     out = Decisions()
@@ -103,7 +106,8 @@ def decide(
             out.cancels.append(
                 CancelJob(backend_id=att.backend_id, job_id=job_id, attempt=att.number, prompt_id=att.prompt_id)
             )
-    for p in place(state, now, max_inflight):
+    out.events.extend(decide_runs(state, now))
+    for p in place(state, now, max_inflight, policy):
         out.events.append(
             ev.JobScheduled(
                 job_id=p.job_id,

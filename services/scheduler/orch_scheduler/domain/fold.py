@@ -20,6 +20,7 @@ from typing import Any
 from orch_common.contracts import events as ev
 from orch_common.contracts import projects as pj
 from orch_common.contracts.rpc import JobState
+from orch_common.workflow.project_run import checkpoint_of, workflow_signature
 from orch_scheduler.domain.state import (
     DEFAULT_RETRY,
     Attempt,
@@ -32,6 +33,7 @@ from orch_scheduler.domain.state import (
     ProjectVersion,
     SchedulerState,
 )
+from orch_scheduler.runs import fold as runs_fold
 
 __all__ = ["apply", "apply_all"]
 
@@ -103,9 +105,12 @@ def _submitted(state: SchedulerState, e: ev.JobSubmitted) -> bool:
         run_id=e.run_id,
         graph_node_id=e.graph_node_id,
         labels=e.labels or None,
+        checkpoint=checkpoint_of(e.workflow),
+        signature=workflow_signature(e.workflow),
     )
     state.jobs[job.id] = job
     state.enqueue(job)
+    runs_fold.job_submitted(state, job)
     return True
 
 
@@ -126,6 +131,7 @@ def _scheduled(state: SchedulerState, e: ev.JobScheduled) -> bool:
     backend = state.backends.get(e.backend_id)
     if backend is not None:
         backend.inflight[job.id] = e.attempt
+    state.perf.last_backend = e.backend_id
     return True
 
 
@@ -197,6 +203,14 @@ def _succeeded(state: SchedulerState, e: ev.JobSucceeded) -> bool:
     backend = state.backends.get(att.backend_id)
     if backend is not None:
         backend.jobs_completed += 1
+        if att.started_at is not None and job.signature is not None:
+            began = att.started_at
+            if backend.last_finished_at is not None and backend.last_finished_at > began:
+                began = backend.last_finished_at
+            state.perf.record(job.signature, backend.id, (e.occurred_at - began).total_seconds())
+        backend.last_finished_at = e.occurred_at
+        if job.checkpoint is not None:
+            backend.loaded_checkpoint = job.checkpoint
     if job.outputs:
         job.outputs = [o for o in job.outputs if o.attempt == att.number] or None
     _terminate(state, job, JobState.SUCCEEDED, e.occurred_at)
@@ -306,6 +320,8 @@ def _registered(state: SchedulerState, e: ev.BackendRegistered) -> bool:
         backend.disabled = old.disabled
         backend.inflight = old.inflight
         backend.jobs_completed = old.jobs_completed
+        backend.loaded_checkpoint = old.loaded_checkpoint
+        backend.last_finished_at = old.last_finished_at
     else:  # attempts may have been placed on it before this log saw it register (rare: a scan is fine)
         for job in state.jobs.values():
             att = job.in_flight
@@ -405,4 +421,5 @@ _HANDLERS: dict[type[Any], Callable[[SchedulerState, Any], bool]] = {
     pj.ProjectSaved: _project_saved,
     pj.ProjectRenamed: _project_renamed,
     pj.ProjectDeleted: _project_deleted,
+    **runs_fold.HANDLERS,
 }

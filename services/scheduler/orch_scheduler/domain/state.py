@@ -15,6 +15,8 @@ from typing import Any
 
 from orch_common.contracts.events import FailureReason, RetryPolicy
 from orch_common.contracts.rpc import JobState
+from orch_scheduler.domain.perf import PerfStats
+from orch_scheduler.runs.model import Run
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -93,6 +95,8 @@ class Job:
     run_id: str | None = None
     graph_node_id: str | None = None
     labels: dict[str, str] | None = None
+    checkpoint: str | None = None  # the model it loads (placement's affinity)
+    signature: str | None = None  # its workflow's shape (placement's measured speed)
     state: JobState = JobState.QUEUED
     next_attempt: int = 1
     not_before: datetime | None = None
@@ -129,6 +133,8 @@ class Backend:
     inflight: dict[str, int] = field(default_factory=dict)  # job id → attempt, in scheduling order
     jobs_completed: int = 0
     last_event_at: datetime | None = None
+    loaded_checkpoint: str | None = None  # the checkpoint of the last job that ran there
+    last_finished_at: datetime | None = None
 
     @property
     def load(self) -> int:
@@ -174,14 +180,18 @@ class SchedulerState:
         "jobs",
         "pending_cancels",
         "pending_failures",
+        "perf",
         "projects",
         "queues",
+        "runs",
     )
 
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.backends: dict[str, Backend] = {}
         self.projects: dict[str, Project] = {}
+        self.runs: dict[str, Run] = {}
+        self.perf = PerfStats()
         self.queues: dict[int, dict[str, None]] = {}  # priority → job ids awaiting placement, in arrival order
         self.delayed: dict[str, datetime] = {}  # queued job id → the retry time it waits for
         self.pending_failures: dict[str, None] = {}
@@ -228,6 +238,8 @@ class SchedulerState:
                 }
                 for p in self.projects.values()
             },
+            "runs": {run_id: run.snapshot() for run_id, run in self.runs.items()},
+            "perf": self.perf.snapshot(),
             "queues": {prio: list(q) for prio, q in sorted(self.queues.items())},
             "delayed": dict(self.delayed),
             "pending_failures": list(self.pending_failures),
@@ -251,6 +263,8 @@ def _job_snapshot(job: Job) -> dict[str, Any]:
         "run_id": job.run_id,
         "graph_node_id": job.graph_node_id,
         "labels": job.labels,
+        "checkpoint": job.checkpoint,
+        "signature": job.signature,
         "next_attempt": job.next_attempt,
         "not_before": job.not_before,
         "attempts": [
@@ -280,4 +294,6 @@ def _backend_snapshot(b: Backend) -> dict[str, Any]:
         "inflight": list(b.inflight.items()),
         "jobs_completed": b.jobs_completed,
         "last_event_at": b.last_event_at,
+        "loaded_checkpoint": b.loaded_checkpoint,
+        "last_finished_at": b.last_finished_at,
     }
