@@ -759,6 +759,14 @@ class Agent:
                     )
                 )
             )
+        # No new work while ComfyUI is away: the scheduler stops placing here and retries elsewhere. Once the
+        # heartbeat sees this loss it rejoins under a fresh instance, registered when ComfyUI answers again.
+        lost = BackendLost(
+            backend_id=self.backend_id,
+            agent_instance=self.instance,
+            reason=f"ComfyUI at {self.settings.comfy_url} unreachable for {silent_for:.1f}s",
+        )
+        self._spawn(self.publish_event(lost))
 
     def _detect_hangs(self, now: float) -> None:
         for run in list(self.runs.values()):
