@@ -46,9 +46,6 @@ async def _prompt_runs(stack: Stack, names: list[str]) -> collections.Counter[st
     return ran
 
 
-@pytest.mark.xfail(
-    strict=True, reason="retries land on the unreachable backend again: placement must skip it (being fixed)"
-)
 async def test_a_sim_killed_mid_job_sends_that_job_to_another_backend(tmp_path: Path) -> None:
     async with Stack(tmp_path) as stack:
         for name in ("sim-a", "sim-b"):
