@@ -71,17 +71,22 @@ class FakeGpu:
         self._temperature = IDLE_C
 
     def _advance(self) -> None:
-        """Integrate utilisation and temperature from the last change to now (piecewise exact)."""
+        """Bring utilisation and temperature from the last change to now.
+
+        Exact solutions of u' = (target - u) / τu and T' = (IDLE_C + k·u - T) / τT, so the readings depend only on
+        when work began and ended, not on how often they are read.
+        """
         now = self._clock()
-        seconds = now - self._at
+        seconds = max(0.0, now - self._at)
         self._at = now
         target = BUSY_PERCENT if self._busy else 0.0
-        start_utilization = self._utilization
-        self._utilization = _approach(start_utilization, target, seconds, RISE_S if self._busy else FALL_S)
-        # The thermal target follows the utilisation; using the interval's mean utilisation keeps it smooth.
-        mean_utilization = (start_utilization + self._utilization) / 2
-        heat_target = IDLE_C + mean_utilization * LOAD_C_PER_PERCENT
-        self._temperature = _approach(self._temperature, heat_target, seconds, THERMAL_S)
+        tau_u = RISE_S if self._busy else FALL_S
+        gap = self._utilization - target
+        settled = IDLE_C + LOAD_C_PER_PERCENT * target
+        transient = tau_u * LOAD_C_PER_PERCENT * gap / (tau_u - THERMAL_S)
+        self._utilization = _approach(self._utilization, target, seconds, tau_u)
+        self._temperature = (settled + transient * math.exp(-seconds / tau_u)
+                             + (self._temperature - settled - transient) * math.exp(-seconds / THERMAL_S))
 
     def begin_work(self) -> None:
         self._advance()

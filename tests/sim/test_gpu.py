@@ -126,3 +126,19 @@ def test_the_sims_gpu_route_follows_a_running_prompt_and_free(tmp_path: Path) ->
 def test_a_sim_without_a_gpu_reports_no_device(sim: Any) -> None:
     response = httpx.get(f"{sim.url}/sim/gpu")
     assert response.status_code == 200 and response.json() == {"devices": []}
+
+
+def test_how_often_the_gpu_is_read_does_not_change_what_it_reads() -> None:
+    finals = []
+    for reads in (1, 7, 50):
+        gpu, clock = _gpu([False])
+        for busy in (True, False, True, False):
+            if busy:
+                gpu.begin_work()
+            else:
+                gpu.end_work()
+            for _ in range(reads):
+                clock.now += 3.0 / reads
+                gpu.reading()
+        finals.append((gpu._utilization, gpu._temperature))
+    assert all(abs(u - finals[0][0]) < 1e-9 and abs(t - finals[0][1]) < 1e-9 for u, t in finals)
