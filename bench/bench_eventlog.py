@@ -201,12 +201,12 @@ async def bench_ingest(tmp: Path, n_flood: int, paced_rate: int, paced_s: float)
         try:
             # flood: no backend is registered, so every job only queues (the write path, not placement)
             target = n_flood
-            started = time.perf_counter()
             cpu_started = time.process_time()
             published_s = await _publish_from_child(server.url, "flood", n_flood)
             await asyncio.wait_for(reached.wait(), 600)
-            flood_s = time.perf_counter() - started
             flood_cpu_s = time.process_time() - cpu_started
+            first_stored = min(m.metadata.timestamp.timestamp() for _, msgs in commits for m in msgs)
+            flood_s = commits[-1][0] - first_stored  # the pipeline: first stored in the stream → last committed
 
             # paced: latency from storage in the stream to the DuckDB commit
             commits.clear()
@@ -224,7 +224,7 @@ async def bench_ingest(tmp: Path, n_flood: int, paced_rate: int, paced_s: float)
         "### Ingest from JetStream into DuckDB (the real scheduler)",
         "",
         f"- Flood: {n_flood:,} JobSubmitted published by another process in {published_s:.2f} s (publish_async, "
-        f"500 in flight); all committed in DuckDB {flood_s:.2f} s after the first publish → "
+        f"500 in flight); from the first stored in the stream to the last committed in DuckDB: {flood_s:.2f} s → "
         f"**{n_flood / flood_s:,.0f} events/s sustained** (target ≥ 8,000). The scheduler process used "
         f"{flood_cpu_s:.2f} CPU-s for them ({n_flood / flood_cpu_s:,.0f} events per CPU-second; the gap to the "
         f"wall rate is time spent waiting for the CPU or the disk). Rows logged: {logged:,}.",

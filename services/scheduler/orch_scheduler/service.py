@@ -249,7 +249,9 @@ class Scheduler:
             records.append(record)
             parsed.append(event)
             good.append(msg)
-        new = self.event_log.append(records)  # the commit; an error here leaves the batch unacked
+        # The commit (an error here leaves the batch unacked). In a thread: DuckDB releases the GIL while it
+        # writes and syncs, so RPCs, heartbeats and incoming messages keep flowing meanwhile.
+        new = await asyncio.to_thread(self.event_log.append, records)
         if self.after_commit is not None:
             await self.after_commit(good)
         for event, is_new in zip(parsed, new, strict=True):
