@@ -262,6 +262,8 @@ def plan_run(
     if not chosen:
         raise ProjectRunError("unknown_node", "the project has no nodes to run")
     incoming = _incoming(document)
+    swept = {axis.node for axis in sweep.axes}
+    has_outputs = [n for n in has_outputs if n not in swept]  # a swept node is run, never borrowed
     included = set(chosen)
     external: set[str] = set()
     stack = list(chosen)

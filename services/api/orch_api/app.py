@@ -17,7 +17,7 @@ from orch_api.conversion import ObjectInfoStore
 from orch_api.errors import install_error_handlers
 from orch_api.live_hub import LiveHub
 from orch_api.openapi import install_openapi
-from orch_api.routes import artifacts, backends, health, jobs, live, projects, proxy, ui, workflows
+from orch_api.routes import artifacts, backends, health, jobs, live, projects, proxy, runs, ui, workflows
 from orch_api.settings import ApiSettings
 from orch_api.telemetry import ApiMetrics
 from orch_common.contracts.projects import ProjectDocument
@@ -98,7 +98,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(_Timing, metrics=metrics)
-    for module in (health, jobs, artifacts, backends, workflows, projects, live, proxy):
+    for module in (health, jobs, artifacts, backends, workflows, projects, runs, live, proxy):
         app.include_router(module.router)
     app.include_router(ui.router)  # last: its catch-all serves the SPA
     install_openapi(app, [jobs.SubmitJob, ProjectDocument])

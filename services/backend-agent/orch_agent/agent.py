@@ -261,6 +261,8 @@ class Agent:
         if not force and self.registration is not None and self.registration.capabilities.object_info_hash == digest:
             return True
         capabilities = await asyncio.to_thread(build_capabilities, object_info, digest, stats)
+        if self._unreachable:  # declared unreachable while we were reading: register once it answers again
+            return False
         event = BackendRegistered(
             backend_id=self.backend_id,
             comfy_url=self.settings.comfy_url,
@@ -759,14 +761,17 @@ class Agent:
                     )
                 )
             )
-        # No new work while ComfyUI is away: the scheduler stops placing here and retries elsewhere. Once the
-        # heartbeat sees this loss it rejoins under a fresh instance, registered when ComfyUI answers again.
-        lost = BackendLost(
-            backend_id=self.backend_id,
-            agent_instance=self.instance,
-            reason=f"ComfyUI at {self.settings.comfy_url} unreachable for {silent_for:.1f}s",
-        )
-        self._spawn(self.publish_event(lost))
+        # No new work while ComfyUI is away: the scheduler stops placing here and retries elsewhere. The agent
+        # goes on as a fresh instance, registered (so schedulable again) once ComfyUI answers.
+        if self.registration is not None:
+            lost = BackendLost(
+                backend_id=self.backend_id,
+                agent_instance=self.instance,
+                reason=f"ComfyUI at {self.settings.comfy_url} unreachable for {silent_for:.1f}s",
+            )
+            self._spawn(self.publish_event(lost))
+            self.instance = uuid.uuid4().hex
+            self.registration = None
 
     def _detect_hangs(self, now: float) -> None:
         for run in list(self.runs.values()):

@@ -6,6 +6,8 @@ States are not stored here: a node's state is its latest job's, an item's and a 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,9 +17,17 @@ from orch_common.contracts.projects import ProjectDocument, ProjectEdge
 __all__ = ["Run", "RunItem", "RunNode", "job_id_for"]
 
 
+def _token(node: str) -> str:
+    """The node id as a subject token: as is when it is one, else its safe characters and a short hash."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", node)[:40]
+    if safe == node:
+        return node
+    return f"{safe}_{hashlib.sha1(node.encode(), usedforsecurity=False).hexdigest()[:8]}"
+
+
 def job_id_for(run_id: str, item: int, node: str, resubmission: int) -> str:
     """The deterministic id of a run's job: `<run>-<item>-<node>`, then `-r<n>` for the n-th resubmission."""
-    base = f"{run_id}-{item}-{node}"
+    base = f"{run_id}-{item}-{_token(node)}"
     return base if resubmission == 0 else f"{base}-r{resubmission}"
 
 
