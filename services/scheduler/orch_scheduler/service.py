@@ -361,9 +361,18 @@ class Scheduler:
                     inputs=job.get("inputs") or [],
                     extra_data={"preview_method": "auto"} if previews else {},
                     previews=previews,
-                    expected_seconds=_expected_seconds(labels),
+                    expected_seconds=self._expected_seconds(s, labels),
                 )
             )
+
+    def _expected_seconds(self, scheduled: ev.JobScheduled, labels: dict[str, Any]) -> float | None:
+        """The measured median of this workflow shape on that backend, else the job's `expected_seconds` label."""
+        job = self.state.jobs.get(scheduled.job_id)
+        if job is not None and job.signature is not None:
+            measured = self.state.perf.median(job.signature, scheduled.backend_id)
+            if measured is not None:
+                return measured
+        return _expected_seconds(labels)
 
     async def _resend_run_commands(self) -> None:
         """After a restart: RunJob again for every attempt scheduled but not started (deduplicated by id)."""
