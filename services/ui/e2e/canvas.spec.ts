@@ -4,7 +4,7 @@
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FIXTURES, launchBrowser, openPage, SCREENSHOTS, startStack, type Stack } from "./harness";
 
@@ -20,6 +20,27 @@ const nodeIds = async (p: Page) =>
   );
 /** The first port of a node on one side (port ids come from the server's inspector). */
 const port = (p: Page, nodeId: string, side: "in" | "out") => p.locator(`[data-testid^="port-${nodeId}-${side}-"]`).first();
+/** Drag from one handle to another in small steps, the way a hand does (React Flow follows pointer moves). */
+async function drag(p: Page, from: Locator, to: Locator): Promise<void> {
+  await from.scrollIntoViewIfNeeded();
+  const a = (await from.boundingBox())!;
+  const b = (await to.boundingBox())!;
+  await p.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
+  await p.mouse.down();
+  await p.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 12 });
+  await p.mouse.up();
+}
+
+/** Wait for a node's state; a timeout reports the node's state and the job log, to tell a UI bug from a stuck job. */
+async function waitState(p: Page, nodeId: string, state: string | RegExp, timeout = 60_000): Promise<void> {
+  try {
+    await p.getByTestId(`node-state-${nodeId}`).filter({ hasText: state }).waitFor({ timeout });
+  } catch (e) {
+    const now = await p.getByTestId(`node-state-${nodeId}`).textContent().catch(() => "?");
+    const log = await p.getByTestId("job-log").textContent().catch(() => "(job log closed)");
+    throw new Error(`node ${nodeId} is ${now}, not ${String(state)}: ${String(e)}\njob log: ${log}`);
+  }
+}
 const shoot = async (p: Page, name: string) => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await p.screenshot({ path: join(SCREENSHOTS, name) });
@@ -60,9 +81,9 @@ describe("the canvas against a live fleet", () => {
     await page.locator('[data-testid^="workflow-node-"]').nth(1).waitFor();
     const [first, second] = await nodeIds(page);
     await port(page, first, "out").waitFor();
-    await port(page, second, "out").dragTo(port(page, second, "in"));
+    await drag(page, port(page, second, "out"), port(page, second, "in"));
     expect(await page.locator(".react-flow__edge").count()).toBe(0);
-    await port(page, first, "out").dragTo(port(page, second, "in"));
+    await drag(page, port(page, first, "out"), port(page, second, "in"));
     await page.locator(".react-flow__edge").first().waitFor({ state: "attached" });
     expect(await page.locator(".react-flow__edge").count()).toBe(1);
   });
@@ -72,7 +93,7 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("run-button").click();
     const [first, second] = await nodeIds(page);
     for (const id of [first, second]) {
-      await page.getByTestId(`node-state-${id}`).filter({ hasText: "succeeded" }).waitFor({ timeout: 60_000 });
+      await waitState(page, id, "succeeded", 60_000);
       await page.getByTestId(`preview-image-${id}`).waitFor({ timeout: 30_000 });
       expect(await page.getByTestId(`node-progress-${id}`).getAttribute("value")).toBe("1");
     }
@@ -80,8 +101,6 @@ describe("the canvas against a live fleet", () => {
       .getByTestId(`preview-image-${second}`)
       .evaluate((img) => (img as HTMLImageElement).naturalWidth);
     expect(natural).toBe(128); // the scaled copy of the upstream image
-    await page.getByTestId(`workflow-node-${second}`).click({ position: { x: 40, y: 12 } });
-    await shoot(page, "canvas-two-connected-workflows.png");
   });
 
   it("renames with F2, duplicates with Ctrl+D and deletes with Delete", async () => {
@@ -152,7 +171,7 @@ describe("the canvas against a live fleet", () => {
     await expect.poll(() => node.getByTestId("param-10.image").inputValue(), { timeout: 30_000 }).toContain("upload_source");
     await node.locator("img.thumb").waitFor();
     await page.getByTestId(`run-node-${added}`).click();
-    await page.getByTestId(`node-state-${added}`).filter({ hasText: "succeeded" }).waitFor({ timeout: 60_000 });
+    await waitState(page, added, "succeeded", 60_000);
     await page.getByTestId(`preview-image-${added}`).waitFor();
     await page.getByTestId(`node-title-${added}`).click();
     await page.keyboard.press("Delete");
@@ -238,7 +257,7 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId(`run-node-${added}`).click();
     const body = (await submitted).postData() ?? "";
     expect(body).toContain(`"seed":${big}`);
-    await page.getByTestId(`node-state-${added}`).filter({ hasText: /queued|scheduled|running|succeeded/ }).waitFor();
+    await waitState(page, added, /queued|scheduled|running|succeeded/);
     await page.getByTestId("save-status").filter({ hasText: /^saved$/ }).waitFor({ timeout: 20_000 });
     await page.reload();
     const again = page.getByTestId(`workflow-node-${added}`).getByTestId("param-3.seed");
@@ -261,10 +280,10 @@ describe("the canvas against a live fleet", () => {
     await shoot(page, "fleet-panel.png");
     // a reload finds the running job again and keeps following it
     await page.reload();
-    await page.getByTestId(`node-state-${added}`).filter({ hasText: "running" }).waitFor({ timeout: 30_000 });
+    await waitState(page, added, "running", 30_000);
     await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 30_000 });
     await page.locator('[data-testid^="cancel-"]').first().click();
-    await page.getByTestId(`node-state-${added}`).filter({ hasText: "cancelled" }).waitFor({ timeout: 60_000 });
+    await waitState(page, added, "cancelled", 60_000);
     await page.getByTestId(`node-title-${added}`).click();
     await page.keyboard.press("Delete");
   });
@@ -289,6 +308,25 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("gallery").locator('[data-testid^="rerun-"]').first().click();
     expect((await again).status()).toBe(202);
     await page.getByTestId("toggle-log").click();
+  });
+
+  it("chains a text-to-image workflow into an image-to-image one in a new project", async () => {
+    await page.getByText("New", { exact: true }).click();
+    await page.getByTestId("project-name").fill("txt2img → img2img");
+    await page.getByTestId("project-name").press("Enter");
+    await page.getByTestId("add-file-input").setInputFiles([workflow("ui_default.json"), workflow("ui_image2image.json")]);
+    await page.locator('[data-testid^="workflow-node-"]').nth(1).waitFor();
+    const [txt, img] = await nodeIds(page);
+    await drag(page, port(page, txt, "out"), port(page, img, "in"));
+    await page.locator(".react-flow__edge").first().waitFor({ state: "attached" });
+    await page.locator(".react-flow__pane").click({ position: { x: 1100, y: 500 } });
+    await page.getByTestId("run-button").click();
+    for (const id of [txt, img]) {
+      await waitState(page, id, "succeeded", 90_000);
+      await page.getByTestId(`preview-image-${id}`).waitFor({ timeout: 30_000 });
+    }
+    await page.waitForTimeout(500);
+    await shoot(page, "canvas-two-connected-workflows.png");
   });
 
   it("raised no uncaught page errors", () => {

@@ -124,7 +124,12 @@ export const api = {
     request<ProjectSummary[] | { projects: ProjectSummary[] }>("GET", "/api/projects").then((r) =>
       Array.isArray(r) ? r : r.projects,
     ),
-  createProject: (doc: ProjectDocument) => request<{ id: string }>("POST", "/api/projects", doc),
+  createProject: (doc: ProjectDocument) => request<{ id: string; version?: number }>("POST", "/api/projects", doc),
+  /** The latest document and its version number (0 when the server does not say). */
+  projectWithVersion: (id: string) =>
+    request<ProjectDocument | { document: ProjectDocument; version?: number }>("GET", `/api/projects/${enc(id)}`).then(
+      (r) => ("document" in r ? { doc: r.document, version: r.version ?? 0 } : { doc: r, version: 0 }),
+    ),
   project: (id: string) =>
     request<ProjectDocument | { document: ProjectDocument }>("GET", `/api/projects/${enc(id)}`).then((r) =>
       "document" in r ? r.document : r,
@@ -134,13 +139,14 @@ export const api = {
     request<ProjectDocument | { document: ProjectDocument }>("GET", `/api/projects/${enc(id)}?version=${n}`).then((r) =>
       "document" in r ? r.document : r,
     ),
-  saveProject: (id: string, doc: ProjectDocument) => request("PUT", `/api/projects/${enc(id)}`, doc),
+  saveProject: (id: string, doc: ProjectDocument) =>
+    request<{ id: string; version?: number }>("PUT", `/api/projects/${enc(id)}`, doc),
   projectVersions: (id: string) =>
     request<ProjectVersion[] | { versions: ProjectVersion[] }>("GET", `/api/projects/${enc(id)}/versions`).then(
       (r) => (Array.isArray(r) ? r : r.versions),
     ),
   restoreProjectVersion: (id: string, n: number) =>
-    request("POST", `/api/projects/${enc(id)}/versions/${n}/restore`),
+    request<{ id: string; version?: number }>("POST", `/api/projects/${enc(id)}/versions/${n}/restore`),
   renameProject: (id: string, name: string) => request("POST", `/api/projects/${enc(id)}/rename`, { name }),
 
   /** Saved workflows in a server's user storage (ComfyUI `/api/userdata?dir=workflows`). */

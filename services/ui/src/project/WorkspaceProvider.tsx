@@ -58,13 +58,39 @@ export function freeSlot(taken: [number, number][]): [number, number] {
 
 const WorkspaceContext = createContext<Workspace | null>(null);
 
-function readDraft(): ProjectDocument | null {
+/**
+ * The browser's copy of the open project, written on every change. On reload it wins over the API's copy when
+ * it holds unsaved changes, or a save the API has acknowledged but not yet folded (a newer version number).
+ */
+export interface Draft {
+  projectId: string | null;
+  version: number;
+  dirty: boolean;
+  doc: ProjectDocument;
+}
+
+function readDraft(): Draft | null {
   try {
     const raw = localStorage.getItem(DRAFT_KEY);
-    return raw ? (parseJson(raw) as unknown as ProjectDocument) : null;
+    const draft = raw ? (parseJson(raw) as unknown as Draft) : null;
+    return draft && draft.doc && draft.doc.format === "comfyui-orchestrator-project" ? draft : null;
   } catch {
     return null;
   }
+}
+
+/** Which copy a reload shows: the draft when it is ahead of the server's version of the same project. */
+export function pickRestored(
+  id: string | null,
+  server: { doc: ProjectDocument; version: number } | null,
+  draft: Draft | null,
+): { doc: ProjectDocument; fromDraft: boolean; dirty: boolean } | null {
+  const sameProject = draft !== null && draft.projectId === id;
+  if (server && !(sameProject && (draft.dirty || draft.version > server.version))) {
+    return { doc: server.doc, fromDraft: false, dirty: false };
+  }
+  if (sameProject) return { doc: draft.doc, fromDraft: true, dirty: draft.dirty };
+  return server ? { doc: server.doc, fromDraft: false, dirty: false } : null;
 }
 
 export function WorkspaceProvider({ children }: { children: ReactNode }) {
@@ -73,6 +99,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   const [runs, runDispatch] = useReducer(runReducer, undefined, () => loadRuns());
   const [saveStatus, setSaveStatus] = useState<SaveStatus>("saved");
   const projectRef = useRef(project);
+  const versionRef = useRef(0); // the server's version of the open project, as far as this browser knows
   projectRef.current = project;
   const log = useCallback((text: string, level: "info" | "error" = "info") => runDispatch({ type: "log", text, level }), []);
 
@@ -105,8 +132,10 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   );
 
   const load = useCallback(
-    async (id: string | null, doc: ProjectDocument) => {
+    async (id: string | null, doc: ProjectDocument, version = 0, dirty = false) => {
+      versionRef.current = version;
       dispatch({ type: "load", id, doc });
+      if (dirty) dispatch({ type: "touch" });
       if (id) localStorage.setItem(PROJECT_ID_KEY, id);
       await Promise.all(
         doc.nodes.map(async (n) => {
@@ -126,16 +155,19 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     const id = localStorage.getItem(PROJECT_ID_KEY);
     const restore = async () => {
+      let server: { doc: ProjectDocument; version: number } | null = null;
       if (id) {
         try {
-          await load(id, await api.project(id));
-          return;
+          server = await api.projectWithVersion(id);
         } catch (e) {
           log(`open project ${id}: ${(e as Error).message}`, "error");
         }
       }
       const draft = readDraft();
-      if (draft) await load(null, draft);
+      const chosen = pickRestored(id, server, draft);
+      if (!chosen) return;
+      const version = chosen.fromDraft ? (draft?.version ?? 0) : (server?.version ?? 0);
+      await load(id && (server || chosen.fromDraft) ? id : null, chosen.doc, version, chosen.dirty);
     };
     void restore();
     const recent = latestJobByNode(loadRuns().records);
@@ -173,10 +205,12 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     setSaveStatus("saving");
     try {
       if (state.id) {
-        await api.saveProject(state.id, doc);
+        const { version } = await api.saveProject(state.id, doc);
+        versionRef.current = version ?? versionRef.current + 1;
         dispatch({ type: "saved", id: state.id, revision });
       } else {
-        const { id } = await api.createProject(doc);
+        const { id, version } = await api.createProject(doc);
+        versionRef.current = version ?? 1;
         localStorage.setItem(PROJECT_ID_KEY, id);
         dispatch({ type: "saved", id, revision });
       }
@@ -191,7 +225,13 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     if (project.revision === 0) return;
     try {
-      localStorage.setItem(DRAFT_KEY, stringifyJson(documentForSave(project)));
+      const draft: Draft = {
+        projectId: project.id,
+        version: versionRef.current,
+        dirty: project.revision > project.savedRevision,
+        doc: documentForSave(project),
+      };
+      localStorage.setItem(DRAFT_KEY, stringifyJson(draft));
     } catch {
       /* quota */
     }
@@ -291,14 +331,20 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     [runs.records, log],
   );
 
-  const open = useCallback(async (id: string) => load(id, await api.project(id)), [load]);
+  const open = useCallback(
+    async (id: string) => {
+      const { doc, version } = await api.projectWithVersion(id);
+      await load(id, doc, version);
+    },
+    [load],
+  );
   const restore = useCallback(
     async (n: number) => {
       const id = projectRef.current.id;
       if (!id) return;
-      await api.restoreProjectVersion(id, n);
+      const { version } = await api.restoreProjectVersion(id, n);
       // The restored document is the old version's; read it directly rather than racing the new save's fold.
-      await load(id, await api.projectVersion(id, n));
+      await load(id, await api.projectVersion(id, n), version ?? 0);
       log(`restored version ${n}`);
     },
     [load, log],
@@ -307,7 +353,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     localStorage.removeItem(PROJECT_ID_KEY);
     dispatch({ type: "load", id: null, doc: emptyProject() });
   }, []);
-  const importDocument = useCallback((doc: ProjectDocument) => void load(null, doc), [load]);
+  const importDocument = useCallback((doc: ProjectDocument) => void load(null, doc, 0, true), [load]);
 
   const value: Workspace = {
     project,

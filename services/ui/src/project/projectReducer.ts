@@ -29,6 +29,8 @@ export interface ProjectState {
 export type ProjectAction =
   | { type: "load"; id: string | null; doc: ProjectDocument }
   | { type: "saved"; id: string; revision: number }
+  /** the document differs from what the server holds (a restored local draft): save it again */
+  | { type: "touch" }
   | { type: "rename"; name: string }
   | { type: "addNode"; node: ProjectNode; inspection?: Inspection }
   | { type: "updateNode"; id: string; patch: Partial<ProjectNode> }
@@ -101,6 +103,8 @@ export function projectReducer(state: ProjectState, action: ProjectAction): Proj
     }
     case "saved":
       return { ...state, id: action.id, savedRevision: Math.max(state.savedRevision, action.revision) };
+    case "touch":
+      return { ...state, revision: state.revision + 1 };
     case "rename":
       return changed(state, { ...state.doc, name: action.name });
     case "addNode": {

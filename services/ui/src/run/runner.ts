@@ -6,7 +6,7 @@
  * the servers the node may run on (its pinned server, else every enabled one), and the LoadImage input the edge
  * points at is set to that file.
  */
-import { api } from "../api/client";
+import { api, ApiError } from "../api/client";
 import type { JsonValue } from "../api/rawJson";
 import { isTerminal, type Backend, type Inspection, type Job, type ProjectDocument, type ProjectNode } from "../api/types";
 import { patchedPrompt, topologicalOrder } from "../project/document";
@@ -23,10 +23,17 @@ export interface RunContext {
   pollMs?: number;
 }
 
-export async function waitForJob(jobId: string, pollMs = 1000, signal?: AbortSignal): Promise<Job> {
+/** Poll a job until it ends. A just-submitted job may not be readable yet (404) for a moment: keep asking. */
+export async function waitForJob(jobId: string, pollMs = 1000, signal?: AbortSignal, unknownForMs = 60_000): Promise<Job> {
+  const started = Date.now();
   for (;;) {
-    const job = await api.job(jobId);
-    if (isTerminal(job.state)) return job;
+    let job: Job | null = null;
+    try {
+      job = await api.job(jobId);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404) || Date.now() - started > unknownForMs) throw e;
+    }
+    if (job && isTerminal(job.state)) return job;
     if (signal?.aborted) throw new Error("stopped");
     await new Promise((r) => setTimeout(r, pollMs));
   }
