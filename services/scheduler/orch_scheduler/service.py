@@ -135,6 +135,7 @@ class Scheduler:
                     subjects.rpc(verb.value), queue=self.settings.rpc_queue_group, cb=self._rpc_callback(verb)
                 )
             )
+        await self._nc.flush()  # the server knows the RPC subscriptions before start() returns
         self._started_at = time.monotonic()
         async with self._lock:
             await self._resend_run_commands()
