@@ -36,6 +36,7 @@ class _RunRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     run_id: str
+    summary: bool = False  # without the items
 
 
 class _RunsListRequest(BaseModel):
@@ -175,7 +176,7 @@ class RpcHandlers:
         run = state.runs.get(req.run_id)
         if run is None:
             raise NotFoundError(f"no run {req.run_id!r}")
-        return run_view(state, run)
+        return run_summary(state, run) if req.summary else run_view(state, run)
 
     def runs_list(self, request: dict[str, Any]) -> Any:
         req = _RunsListRequest.model_validate(request)

@@ -10,6 +10,9 @@ one item, cancel it. The scheduler expands the run into jobs and answers `runs.g
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from typing import Any
 
@@ -66,6 +69,16 @@ async def _run(ctx: ApiContext, run_id: str) -> dict[str, Any]:
     return result
 
 
+async def _until_known(ctx: ApiContext, run_id: str, timeout: float = 5.0) -> None:
+    """Wait (briefly) until the scheduler has folded the run, so a client's next GET finds it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(NotFound):
+            if await ctx.bus.rpc(RpcVerb.RUNS_GET, {"run_id": run_id, "summary": True}) is not None:
+                return
+        await asyncio.sleep(0.02)
+
+
 @router.post("/api/projects/{project_id}/runs", status_code=202, summary="Run a project (a selection, a sweep)")
 async def start_run(project_id: str, request: Request, ctx: ApiContext = Depends(get_ctx)) -> JSONResponse:
     start = await _body(request, ctx)
@@ -86,6 +99,7 @@ async def start_run(project_id: str, request: Request, ctx: ApiContext = Depends
         priority=start.priority,
     )
     await ctx.bus.publish(event)
+    await _until_known(ctx, run_id)
     return JSONResponse(
         {"run_id": run_id, "items": len(plan.items), "nodes": list(plan.nodes)},
         status_code=202,
