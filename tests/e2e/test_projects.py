@@ -219,3 +219,39 @@ async def test_a_single_job_run_starts_before_a_fifty_job_batch_finishes(tmp_pat
         later = [j for j in _jobs(batch_view) if (await stack.job(j))["timings"]["scheduled_at"] > started]
         assert len(later) >= 10, f"the single run waited behind the batch ({len(later)} batch jobs after it)"
         await check_invariants(stack, _jobs(single_view) + _jobs(batch_view))
+
+
+async def test_a_run_request_the_project_cannot_carry_out_is_refused_naming_the_problem(tmp_path: Path) -> None:
+    async with Stack(tmp_path) as stack:
+        invert = {"id": "inv", "title": "Invert", "workflow_api": _invert()}
+        project_id = await _project(stack, [_gen("gen"), invert], [_edge("gen", "inv")])
+        bad_kind = {**_edge("gen", "inv"), "kind": "STRING"}
+        cyclic = await _project(stack, [invert, {**invert, "id": "inv2"}], [_edge("inv", "inv2"), _edge("inv2", "inv")])
+        mismatched = await _project(stack, [_gen("gen"), invert], [bad_kind])
+        cases = [
+            (project_id, {"nodes": ["ghost"]}, "unknown_node", "ghost"),
+            (
+                project_id,
+                {"sweep": {"axes": [{"node": "gen", "parameter": "sead", "values": [1]}]}},
+                "unknown_parameter",
+                "sead",
+            ),
+            (
+                project_id,
+                {"sweep": {"axes": [{"node": "gen", "parameter": "seed", "values": ["x"]}]}},
+                "bad_value",
+                "seed",
+            ),
+            (project_id, {"sweep": {"repeat": 6000}}, "bad_sweep", "10000"),
+            (cyclic, {}, "cycle", "inv2"),
+            (mismatched, {}, "edge_kind", "gen-inv"),
+            (project_id, {"nodes": "gen"}, "invalid_run", "nodes"),
+        ]
+        for pid, body, code, named in cases:
+            response = await stack.http.post(f"/api/projects/{pid}/runs", json=body)
+            assert response.status_code == 422, (body, response.text)
+            detail = response.json()["detail"]
+            assert detail["code"] == code and named in detail["message"], (body, detail)
+        missing = await stack.http.post("/api/projects/nope/runs", json={})
+        assert missing.status_code == 404
+        assert (await stack.http.get("/api/runs/nope")).status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orch_common.contracts import events as ev
-from orch_common.contracts.projects import ProjectDocument
+from orch_common.contracts.projects import ProjectDocument, ProjectEdge, ProjectNode
 from orch_common.contracts.runs import RunCancellationRequested, RunItemRetryRequested, RunRequested, Sweep, SweepAxis
 from orch_scheduler.runs.views import run_view
 from tests.scheduler.factories import submitted
@@ -160,3 +160,34 @@ def test_replaying_the_log_from_zero_gives_the_live_state():
     fleet.emit(request("r1", chain(), sweep=sweep))
     fleet.run_all()
     assert fleet.replayed().snapshot() == fleet.state.snapshot()
+
+
+def test_a_string_edge_patches_the_upstream_text_instead_of_uploading_a_file():
+    writer = ProjectNode(
+        id="writer",
+        title="Writer",
+        workflow_api={
+            "1": {"class_type": "PrimitiveString", "inputs": {"value": "a poem"}},
+            "9": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+        },
+    )
+    reader = ProjectNode(
+        id="reader",
+        title="Reader",
+        workflow_api={
+            "1": {"class_type": "PrimitiveString", "inputs": {"value": "placeholder"}},
+            "9": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+        },
+    )
+    edge = ProjectEdge(
+        id="e", source="writer", source_port="9.source", target="reader", target_port="1.value", kind="STRING"
+    )
+    doc = ProjectDocument(name="t", nodes=[writer, reader], edges=[edge])
+    fleet = Fleet(["sim-a"])
+    backend = fleet.state.backends["sim-a"]
+    backend.node_classes = backend.node_classes | {"PrimitiveString", "PreviewAny"}
+    fleet.emit(request("r1", doc))
+    fleet.run_all()
+    assert fleet.state.runs["r1"].error is None
+    [binding] = submitted_jobs(fleet, "r1")[1].inputs
+    assert binding.as_text and binding.kind == ev.ArtifactKind.TEXT and binding.input_name == "value"
