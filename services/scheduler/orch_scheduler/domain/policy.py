@@ -29,7 +29,9 @@ from orch_scheduler.domain.perf import DEFAULT_PRIOR_S
 from orch_scheduler.domain.state import Backend, Job, SchedulerState
 
 __all__ = [
+    "AGE_BONUS_S",
     "MODEL_LOAD_PRIOR_S",
+    "WINDOW",
     "Placement",
     "PlacementPolicy",
     "can_run",
@@ -38,6 +40,10 @@ __all__ = [
 
 MODEL_LOAD_PRIOR_S = 5.0
 """The expected cost of switching a backend to another checkpoint (placement's affinity term)."""
+WINDOW = 16
+"""Smart placement looks this far into a flow's queue for a job that fits a free backend (e.g. its checkpoint)."""
+AGE_BONUS_S = 0.5
+"""…but each place further back costs this much, so an old job is not passed over for long."""
 
 _MOVE_ON = frozenset({"backend_lost", "prompt_lost", "hung"})
 
@@ -216,6 +222,30 @@ class _Smart:
 
         return min(candidates, key=key)
 
+    def pick(self, jobs: list[Job]) -> tuple[Job, str] | None:
+        """The (job, backend) of the flow's first `WINDOW` placeable jobs with the earliest expected finish (an
+        older job wins by `AGE_BONUS_S` a place); the chosen job, and any job no backend can take now, leave
+        `jobs`."""
+        best: tuple[float, int, Job, str] | None = None
+        kept: list[Job] = []
+        position = 0
+        while jobs and position < WINDOW:
+            job = jobs.pop(0)
+            backend = self.choose(job)
+            if backend is None:
+                continue
+            kept.append(job)
+            score = self.finish(job, backend) + AGE_BONUS_S * position
+            if best is None or score < best[0]:
+                best = (score, position, job, backend)
+            position += 1
+        if best is None:
+            jobs[:0] = kept
+            return None
+        kept.remove(best[2])
+        jobs[:0] = kept
+        return best[2], best[3]
+
     def place(self) -> list[Placement]:
         placements: list[Placement] = []
         for priority in sorted(self.state.queues, reverse=True):
@@ -225,26 +255,21 @@ class _Smart:
             # (jobs in flight or placed now, arrival of its first queued job, flow) → fewest first
             heap = [(self.running.get(f, 0), jobs[0].order, f) for f, jobs in flows.items()]
             heapq.heapify(heap)
-            cursor = dict.fromkeys(flows, 0)
             while heap and self.room:
                 share, first, f = heapq.heappop(heap)
-                jobs = flows[f]
-                while cursor[f] < len(jobs):
-                    job = jobs[cursor[f]]
-                    cursor[f] += 1
-                    best = self.choose(job)
-                    if best is None:
-                        continue
-                    placements.append(Placement(job.id, job.next_attempt, best))
-                    self.backlog[best] = self.finish(job, best)
-                    if job.checkpoint is not None:
-                        self.checkpoint[best] = job.checkpoint
-                    self.room[best] -= 1
-                    if self.room[best] == 0:
-                        del self.room[best]
-                    if cursor[f] < len(jobs):
-                        heapq.heappush(heap, (share + 1, first, f))
-                    break
+                pick = self.pick(flows[f])
+                if pick is None:
+                    continue  # nothing of this flow can be placed now
+                job, best = pick
+                placements.append(Placement(job.id, job.next_attempt, best))
+                self.backlog[best] = self.finish(job, best)
+                if job.checkpoint is not None:
+                    self.checkpoint[best] = job.checkpoint
+                self.room[best] -= 1
+                if self.room[best] == 0:
+                    del self.room[best]
+                if flows[f]:
+                    heapq.heappush(heap, (share + 1, first, f))
             if not self.room:
                 break
         return placements
