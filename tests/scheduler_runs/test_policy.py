@@ -103,3 +103,17 @@ def test_every_policy_is_deterministic():
             apply_all(state, [submitted(f"j{i}", i, workflow=txt2img(ckpt=f"m{i % 2}.safetensors")) for i in range(9)])
             results.append(place_with(policy, state, at(20), 2))
         assert results[0] == results[1] and len(results[0]) == 6
+
+
+def test_a_freed_backend_takes_a_queued_job_whose_checkpoint_it_has_loaded_before_an_older_one():
+    state = fleet("a")
+    ran(state, "warm", "a", 0, 2, workflow=txt2img(ckpt="x.safetensors"))
+    apply_all(
+        state,
+        [
+            submitted("old-y", 10, workflow=txt2img(ckpt="y.safetensors")),
+            submitted("new-x", 11, workflow=txt2img(ckpt="x.safetensors")),
+        ],
+    )
+    assert [p.job_id for p in place_with("smart", state, at(12), 1)] == ["new-x"]
+    assert [p.job_id for p in place_with("least_loaded", state, at(12), 1)] == ["old-y"]
