@@ -250,8 +250,11 @@ class _Smart:
         placements: list[Placement] = []
         for priority in sorted(self.state.queues, reverse=True):
             flows: dict[str, list[Job]] = {}
+            enough = WINDOW + sum(self.room.values())  # no flow can use more of its queue in this round
             for job in _eligible(self.state, self.now, priority):
-                flows.setdefault(_flow(job), []).append(job)
+                queued = flows.setdefault(_flow(job), [])
+                if len(queued) < enough:
+                    queued.append(job)
             # (jobs in flight or placed now, arrival of its first queued job, flow) → fewest first
             heap = [(self.running.get(f, 0), jobs[0].order, f) for f, jobs in flows.items()]
             heapq.heapify(heap)
