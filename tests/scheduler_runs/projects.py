@@ -5,32 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from orch_common.contracts.projects import ProjectDocument, ProjectEdge, ProjectNode
+from tests.helpers.workflows import txt2img as shared_txt2img
 
 
 def txt2img(seed: int = 1, text: str = "a lighthouse", ckpt: str = "sim-sd15.safetensors") -> dict[str, Any]:
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": text, "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": seed,
-                "steps": 4,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["7", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "gen", "images": ["8", 0]}},
-    }
+    workflow = shared_txt2img(seed=seed, steps=4, text=text)
+    workflow["4"]["inputs"]["ckpt_name"] = ckpt
+    return workflow
 
 
 def invert() -> dict[str, Any]:

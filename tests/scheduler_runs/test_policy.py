@@ -7,22 +7,12 @@ from orch_scheduler.domain.fold import apply_all
 from orch_scheduler.domain.policy import place_with
 from orch_scheduler.domain.state import SchedulerState
 from tests.scheduler.factories import at, registered, scheduled, started, submitted, succeeded
+from tests.scheduler_runs.driver import CLASSES
 from tests.scheduler_runs.projects import invert, txt2img
-
-FLEET = (
-    "CheckpointLoaderSimple",
-    "CLIPTextEncode",
-    "EmptyLatentImage",
-    "KSampler",
-    "VAEDecode",
-    "SaveImage",
-    "LoadImage",
-    "ImageInvert",
-)
 
 
 def fleet(*backends: str) -> SchedulerState:
-    return apply_all(SchedulerState(), [registered(b, FLEET) for b in backends])
+    return apply_all(SchedulerState(), [registered(b, CLASSES) for b in backends])
 
 
 def ran(state: SchedulerState, job: str, backend: str, t0: float, seconds: float, **kw) -> None:
