@@ -191,3 +191,18 @@ def test_a_string_edge_patches_the_upstream_text_instead_of_uploading_a_file():
     assert fleet.state.runs["r1"].error is None
     [binding] = submitted_jobs(fleet, "r1")[1].inputs
     assert binding.as_text and binding.kind == ev.ArtifactKind.TEXT and binding.input_name == "value"
+
+
+def test_cancelling_one_job_of_a_run_cancels_its_item_downstream_and_leaves_the_other_items():
+    sweep = Sweep(axes=[SweepAxis(node="gen", parameter="seed", values=[1, 2])])
+    fleet = Fleet(["sim-a"])
+    fleet.emit(request("r1", chain(), sweep=sweep))
+    fleet.settle()
+    fleet.emit(ev.JobCancellationRequested(job_id="r1-0-gen"))
+    fleet.emit(ev.JobCancelled(job_id="r1-0-gen", attempt=1))
+    fleet.running.pop("r1-0-gen", None)
+    fleet.run_all()
+    view = run_view(fleet.state, fleet.state.runs["r1"])
+    assert [i["state"] for i in view["items"]] == ["cancelled", "succeeded"]
+    assert view["items"][0]["nodes"]["inv"] == {"state": "cancelled", "jobs": [], "outputs": [], "error": None}
+    assert view["state"] == "cancelled"

@@ -1,8 +1,8 @@
 """`runs.get` and `runs.list`: a run's items and nodes with the states derived from their jobs.
 
 A node's state is its latest job's (queued, scheduled, running, succeeded, failed, cancelled); without a job it
-is `pending` (waiting for its inputs), `blocked` (an upstream node failed or was cancelled) or `cancelled` (its
-item was cancelled before it could start). An item is running while any node is unfinished, then failed if any
+is `pending` (waiting for its inputs), `blocked` (an upstream node failed) or `cancelled` (its item was cancelled,
+or an upstream job was, before it could start). An item is running while any node is unfinished, then failed if any
 node failed or is blocked, else cancelled if any was cancelled, else succeeded. A run takes the same rule over its
 items (`failed` too when it could not be planned).
 """
@@ -32,17 +32,22 @@ def _node_states(state: SchedulerState, run: Run, item: RunItem) -> dict[str, st
                 current = "pending"  # a retry of the item will submit it again
             states[node_id] = current
             continue
-        upstream = [edge.source for edge in run.incoming.get(node_id, ())]
-        if any(states.get(u) in ("failed", "cancelled", "blocked") for u in upstream):
-            states[node_id] = "cancelled" if item.cancelled else "blocked"
+        upstream = {states.get(edge.source) for edge in run.incoming.get(node_id, ())}
+        if item.cancelled or (upstream & {"cancelled"} and not upstream & {"failed", "blocked"}):
+            states[node_id] = "cancelled"
+        elif upstream & {"failed", "blocked"}:
+            states[node_id] = "blocked"
         else:
-            states[node_id] = "cancelled" if item.cancelled else "pending"
+            states[node_id] = "pending"
     return states
 
 
 def _combine(states: list[str]) -> str:
-    if any(s in _UNFINISHED for s in states):
-        return "running" if any(s != "pending" for s in states) or not states else "pending"
+    """pending while nothing has started, running while anything is unfinished, then failed > cancelled > ok."""
+    if states and all(s == "pending" for s in states):
+        return "pending"
+    if any(s in _UNFINISHED or s == "running" for s in states):
+        return "running"
     if any(s in ("failed", "blocked") for s in states):
         return "failed"
     if any(s == "cancelled" for s in states):
@@ -73,23 +78,11 @@ def item_view(state: SchedulerState, run: Run, item: RunItem) -> dict[str, Any]:
 
 
 def _item_state(states: dict[str, str]) -> str:
-    values = list(states.values())
-    if any(s in _UNFINISHED for s in values):
-        if all(s == "pending" for s in values):
-            return "pending"
-        if any(s in ("queued", "scheduled", "running") for s in values):
-            return "running"
-        # only pending nodes left behind finished ones: the next ones are about to be submitted
-        return "running"
-    return _combine(values)
+    return _combine(list(states.values()))
 
 
 def _run_state(run: Run, items: list[str]) -> str:
-    if run.error is not None:
-        return "failed"
-    if any(s in ("pending", "running") for s in items):
-        return "running" if any(s != "pending" for s in items) else "pending"
-    return _combine(items)
+    return "failed" if run.error is not None else _combine(items)
 
 
 def run_summary(state: SchedulerState, run: Run) -> dict[str, Any]:
