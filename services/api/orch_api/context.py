@@ -17,6 +17,7 @@ from orch_api.bus import Bus
 from orch_api.conversion import ObjectInfoStore
 from orch_api.errors import BadRequest, NotFound, PayloadTooLarge
 from orch_api.live_hub import LiveHub
+from orch_api.registry import RecentBackends
 from orch_api.settings import ApiSettings
 from orch_api.telemetry import ApiMetrics
 from orch_common.contracts import subjects
@@ -37,6 +38,8 @@ class ApiContext:
     never share a version number, and a read right after a write sees it before the scheduler has folded it."""
     project_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Serialises this process's project saves (read latest version, publish the next)."""
+    recent_backends: RecentBackends = field(default_factory=RecentBackends)
+    """The registry as read for submissions, shared by the submissions of the last half second."""
 
 
 def get_ctx(conn: HTTPConnection) -> ApiContext:

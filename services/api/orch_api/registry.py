@@ -7,8 +7,10 @@ the id, `comfy_url` and the capabilities' node classes matter here).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -20,7 +22,7 @@ from orch_api.errors import ApiError
 from orch_common.contracts import subjects
 from orch_common.contracts.rpc import BackendView, RpcVerb
 
-__all__ = ["BackendRecord", "parse_registration", "read_backends", "read_registrations"]
+__all__ = ["BackendRecord", "RecentBackends", "parse_registration", "read_backends", "read_registrations"]
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +144,29 @@ async def read_backends(bus: Bus, *, ask_scheduler: bool = True) -> dict[str, Ba
         if update:
             found[view.id] = known.model_copy(update=update)
     return found
+
+
+class RecentBackends:
+    """`read_backends` answers reused for up to `max_age` seconds, for the submission path.
+
+    Reading the registry costs one KV get per backend plus a scheduler RPC, all parsed; a burst of submissions
+    shares one read instead of paying it per request. Callers that would refuse a request on what they read ask
+    again with `fresh=True` first, so a backend registered a moment ago is never missed.
+    """
+
+    def __init__(self, max_age: float = 0.5) -> None:
+        self.max_age = max_age
+        self._value: dict[str, BackendRecord] | None = None
+        self._read_at = -float("inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, bus: Bus, *, fresh: bool = False) -> tuple[dict[str, BackendRecord], bool]:
+        """The backends, and whether they were read just now (False: reused from a read ≤ `max_age` ago)."""
+        asked_at = time.monotonic()
+        async with self._lock:
+            reusable = self._read_at >= asked_at if fresh else asked_at - self._read_at < self.max_age
+            if self._value is not None and reusable:
+                return dict(self._value), fresh
+            value = await read_backends(bus)
+            self._value, self._read_at = value, time.monotonic()
+            return dict(value), True

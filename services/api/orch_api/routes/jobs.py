@@ -15,7 +15,7 @@ from orch_api.live_hub import public
 from orch_api.model_files import check_models, confirm_model_uses, model_uses, required_models
 from orch_api.openapi import json_body
 from orch_api.prompts import check_api_prompt, check_capable, looks_like_ui_workflow
-from orch_api.registry import read_backends
+from orch_api.registry import BackendRecord
 from orch_common.contracts.events import JobCancellationRequested, JobSubmitted, RetryPolicy
 from orch_common.contracts.rpc import JobState, JobView, ListJobsRequest, ListJobsResult, RpcVerb
 
@@ -67,11 +67,10 @@ def _job_id(idempotency_key: str | None) -> str:
     return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, idempotency_key).hex
 
 
-@router.post("", status_code=202, summary="Submit a job", openapi_extra=json_body(SubmitJob))
-async def submit_job(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JSONResponse:
-    body = await read_json(request, ctx.settings.max_body_bytes)
-    submission = _parse_submission(body)
-    backends = await read_backends(ctx.bus)
+async def _checked(
+    submission: SubmitJob, backends: dict[str, BackendRecord], ctx: ApiContext
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[str], dict[str, list[str]]]:
+    """The API-format prompt (converted if it came in UI format), the UI one, its classes and required models."""
     workflow, ui_workflow = submission.workflow, None
     if looks_like_ui_workflow(workflow):
         from orch_api.conversion import pick_backend_for_ui
@@ -83,6 +82,21 @@ async def submit_job(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JS
     uses = await confirm_model_uses(model_uses(workflow), workflow, [backends[i] for i in capable], ctx.object_infos)
     models = required_models(uses, backends)
     check_models(uses, models, backends, capable, submission.backend)
+    return workflow, ui_workflow, classes, models
+
+
+@router.post("", status_code=202, summary="Submit a job", openapi_extra=json_body(SubmitJob))
+async def submit_job(request: Request, ctx: ApiContext = Depends(get_ctx)) -> JSONResponse:
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    submission = _parse_submission(body)
+    backends, fresh = await ctx.recent_backends.get(ctx.bus)
+    try:
+        workflow, ui_workflow, classes, models = await _checked(submission, backends, ctx)
+    except Unprocessable:
+        if fresh:
+            raise
+        backends, _ = await ctx.recent_backends.get(ctx.bus, fresh=True)  # refuse only on a fresh read
+        workflow, ui_workflow, classes, models = await _checked(submission, backends, ctx)
     job_id = _job_id(request.headers.get("idempotency-key"))
     event = JobSubmitted(
         job_id=job_id,
