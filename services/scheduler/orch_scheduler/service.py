@@ -87,6 +87,7 @@ class Scheduler:
         self._stopping = asyncio.Event()
         self._act_pending = False
         self._cancels_sent: set[str] = set()
+        self._runs_owed: list[ev.JobScheduled] = []  # logged placements whose RunJob is not yet in JetStream
         self._heartbeats: dict[str, float] = {}  # backend id → monotonic time of its last KV put
         self._deregistered: set[str] = set()
         self._last_seen: dict[str, datetime] = {}
@@ -138,7 +139,7 @@ class Scheduler:
         await self._nc.flush()  # the server knows the RPC subscriptions before start() returns
         self._started_at = time.monotonic()
         async with self._lock:
-            await self._resend_run_commands()
+            self._owe_unstarted_runs()
             await self._act()
         self._tasks = [
             asyncio.create_task(self._consume(), name="scheduler-consume"),
@@ -219,10 +220,18 @@ class Scheduler:
                 await asyncio.sleep(0.5)
                 continue
             async with self._lock:
-                if msgs:
-                    await self._handle_batch(msgs)
-                elif self._act_pending or self._retry_due():
-                    await self._act()
+                try:
+                    if msgs:
+                        await self._handle_batch(msgs)
+                    elif self._act_pending or self._retry_due():
+                        await self._act()
+                except Exception:
+                    # e.g. the event log could not be written: nothing of the batch was acked; redeliver it soon
+                    log.exception("scheduler: batch of %d messages failed (redelivered shortly)", len(msgs))
+                    for msg in msgs:
+                        with contextlib.suppress(Exception):
+                            await msg.nak(delay=1.0)
+                    await asyncio.sleep(1.0)
 
     def _fetch_wait(self) -> float:
         wait = self.settings.fetch_wait_s
@@ -271,6 +280,12 @@ class Scheduler:
     async def _act(self) -> None:
         """Run decision rounds until the state asks for nothing more (or publishing fails: retried later)."""
         self._act_pending = False
+        try:
+            await self._send_owed_runs()
+        except Exception as exc:
+            log.warning("scheduler: could not send RunJob commands (will retry): %s", exc)
+            self._act_pending = True
+            return
         for _ in range(_MAX_ROUNDS):
             decisions = decide(
                 self.state,
@@ -278,6 +293,7 @@ class Scheduler:
                 max_inflight=self.settings.max_inflight_per_backend,
                 new_prompt_id=self.new_prompt_id,
                 cancels_sent=self._cancels_sent,
+                policy=self.settings.placement_policy,
             )
             if not decisions:
                 return
@@ -287,8 +303,8 @@ class Scheduler:
                     for event in decisions.events:
                         stored.append(await self._publish_event(event))
                 finally:
-                    scheduled = self._log_and_fold(stored)
-                await self._send_run_commands(scheduled)
+                    self._runs_owed.extend(self._log_and_fold(stored))
+                await self._send_owed_runs()
                 for cancel in decisions.cancels:
                     await self._publish_command(cancel)
                     self._cancels_sent.add(cancel.job_id)
@@ -340,6 +356,16 @@ class Scheduler:
             headers={Header.MSG_ID.value: cmd.command_id},
         )
 
+    async def _send_owed_runs(self) -> None:
+        """Send RunJob for every logged JobScheduled still owed one; each leaves the list once JetStream has it."""
+        while self._runs_owed:
+            owed = self._runs_owed[0]
+            job = self.state.jobs.get(owed.job_id)
+            att = job.in_flight if job is not None else None
+            if att is not None and att.number == owed.attempt and att.prompt_id == owed.prompt_id:
+                await self._send_run_commands([owed])
+            del self._runs_owed[0]
+
     async def _send_run_commands(self, scheduled: list[ev.JobScheduled]) -> None:
         if not scheduled:
             return
@@ -375,9 +401,9 @@ class Scheduler:
                 return measured
         return _expected_seconds(labels)
 
-    async def _resend_run_commands(self) -> None:
-        """After a restart: RunJob again for every attempt scheduled but not started (deduplicated by id)."""
-        pending = [
+    def _owe_unstarted_runs(self) -> None:
+        """After a restart: RunJob is owed again to every attempt scheduled but not started (deduplicated by id)."""
+        self._runs_owed += [
             ev.JobScheduled(
                 job_id=job.id,
                 attempt=att.number,
@@ -388,10 +414,6 @@ class Scheduler:
             for job in self.state.jobs.values()
             if (att := job.in_flight) is not None and att.started_at is None
         ]
-        try:
-            await self._send_run_commands(pending)
-        except Exception as exc:
-            log.warning("scheduler: could not re-send RunJob commands: %s", exc)
 
     # ------------------------------------------------------------------------------------------- liveness
 
