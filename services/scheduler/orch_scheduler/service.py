@@ -8,11 +8,14 @@ One batch at a time, in this order (a message is acked only after its commit):
       → fold the events the log reported as new
       → decide: publish each decision event (Nats-Msg-Id = event_id), log and fold it, then send its command
       → `before_ack` hook (tests) → ack the batch
+    (a batch that fails, e.g. the log cannot be written, is nak'd with a delay and redelivered)
 
 Decisions are appended to the log as soon as JetStream stored them, so the state always reflects them; when the
 same event comes back through the consumer it is not new and changes nothing. On start-up the state is rebuilt
 from the log, RunJob is re-sent for attempts scheduled but not started (deduplicated by its command id) and a
 decision round answers whatever the log left open, so a crash between commit and ack decides nothing twice.
+A logged JobScheduled stays owed its RunJob until JetStream has stored the command, so a publish failure
+between the two is retried on the next tick rather than leaving the attempt stranded.
 
 Backend liveness comes from the KV bucket: a key not refreshed for the heartbeat TTL, or deleted, makes the
 scheduler publish BackendLost.
