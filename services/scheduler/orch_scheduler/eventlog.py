@@ -72,8 +72,11 @@ class LogRecord:
     occurred_at: datetime | None = None
 
 
-def record_of(event: Any, *, stream_seq: int | None = None, payload: str | None = None) -> LogRecord:
-    """The log row of a parsed event model (its payload is `payload` when given, else the model's JSON)."""
+def record_of(
+    event: Any, *, stream_seq: int | None = None, payload: str | None = None, subject: str | None = None
+) -> LogRecord:
+    """The log row of a parsed event model (its payload is `payload` when given, else the model's JSON; its
+    subject is `subject` when given, e.g. the one it was delivered on, else the event's own)."""
     return LogRecord(
         event_id=event.event_id,
         type=event.type,
@@ -82,7 +85,7 @@ def record_of(event: Any, *, stream_seq: int | None = None, payload: str | None 
         job_id=getattr(event, "job_id", None),
         backend_id=getattr(event, "backend_id", None),
         project_id=getattr(event, "project_id", None),
-        subject=event.subject,
+        subject=subject if subject is not None else event.subject,
         occurred_at=event.occurred_at,
     )
 

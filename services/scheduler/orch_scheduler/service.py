@@ -531,7 +531,7 @@ def _parse_message(msg: Msg) -> tuple[Any, LogRecord]:
         return None, LogRecord(
             event_id=msg_id, type=data["type"], payload=msg.data.decode(), stream_seq=seq, subject=msg.subject
         )
-    return event, record_of(event, stream_seq=seq, payload=msg.data.decode())
+    return event, record_of(event, stream_seq=seq, payload=msg.data.decode(), subject=msg.subject)
 
 
 def _backend_id_of(key: str, value: bytes | None) -> str:
