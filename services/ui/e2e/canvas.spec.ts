@@ -3,11 +3,13 @@
  * their agents), driven through Debian chromium. Set ORCH_E2E_URL to test a stack that is already running.
  */
 import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Browser, Locator, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FIXTURES, launchBrowser, openPage, SCREENSHOTS, startStack, type Stack } from "./harness";
 
+const here = dirname(fileURLToPath(import.meta.url));
 let stack: Stack;
 let browser: Browser;
 let page: Page;
@@ -20,9 +22,15 @@ const nodeIds = async (p: Page) =>
   );
 /** The first port of a node on one side (port ids come from the server's inspector). */
 const port = (p: Page, nodeId: string, side: "in" | "out") => p.locator(`[data-testid^="port-${nodeId}-${side}-"]`).first();
+/** Fit every node into view (at most 100% zoom), so whatever a test clicks next is on screen. */
+async function showAll(p: Page): Promise<void> {
+  await p.locator(".react-flow__controls-fitview").click();
+  await p.waitForTimeout(300);
+}
+
 /** Drag from one handle to another in small steps, the way a hand does (React Flow follows pointer moves). */
 async function drag(p: Page, from: Locator, to: Locator): Promise<void> {
-  await from.scrollIntoViewIfNeeded();
+  await showAll(p); // both ends on screen, whatever the viewport was
   const a = (await from.boundingBox())!;
   const b = (await to.boundingBox())!;
   await p.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
@@ -50,6 +58,13 @@ beforeAll(async () => {
   stack = await startStack();
   browser = await launchBrowser();
   ({ page, errors } = await openPage(browser, stack.url));
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state !== "fail") return;
+  const dir = join(here, ".artifacts");
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${ctx.task.name.replace(/[^a-z0-9]+/gi, "_")}.png`) }).catch(() => undefined);
 });
 
 afterAll(async () => {
@@ -155,6 +170,7 @@ describe("the canvas against a live fleet", () => {
     }, text);
     await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor({ timeout: 30_000 });
     const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    await showAll(page);
     expect(await page.getByTestId(`node-title-${added}`).textContent()).toBe("dropped");
     await page.getByTestId(`node-title-${added}`).click();
     await page.keyboard.press("Delete");
@@ -166,6 +182,7 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("add-file-input").setInputFiles([workflow("api_loadimage_scale.json")]);
     await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor();
     const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    await showAll(page);
     const node = page.getByTestId(`workflow-node-${added}`);
     await node.locator('.image-picker input[type="file"]').setInputFiles(join(FIXTURES, "upload_source.png"));
     await expect.poll(() => node.getByTestId("param-10.image").inputValue(), { timeout: 30_000 }).toContain("upload_source");
@@ -183,6 +200,7 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("add-templates").getByText("Image Generation", { exact: true }).click();
     await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor({ timeout: 30_000 });
     const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    await showAll(page);
     expect(await page.getByTestId(`node-title-${added}`).textContent()).toBe("Image Generation");
     await page.getByTestId(`node-title-${added}`).click({ button: "right" });
     await page.getByTestId("context-menu").getByTestId("pin-sim-2").click();
@@ -205,6 +223,7 @@ describe("the canvas against a live fleet", () => {
     await dialog.getByText("e2e_saved.json").click();
     await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor({ timeout: 30_000 });
     const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    await showAll(page);
     expect(await page.getByTestId(`node-title-${added}`).textContent()).toBe("e2e_saved");
     const node = page.getByTestId(`workflow-node-${added}`);
     expect(await node.getByTestId("param-2.blur_radius").count()).toBe(0);
@@ -251,6 +270,7 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("add-file-input").setInputFiles([workflow("ui_default.json")]);
     await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor();
     const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    await showAll(page);
     const seed = page.getByTestId(`workflow-node-${added}`).getByTestId("param-3.seed");
     await seed.fill(big);
     const submitted = page.waitForRequest((r) => r.url().endsWith("/api/jobs") && r.method() === "POST");
@@ -270,20 +290,27 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("add-file-input").setInputFiles([workflow("ui_default.json")]);
     await page.locator('[data-testid^="workflow-node-"]').nth(before.size).waitFor();
     const added = (await nodeIds(page)).find((id) => !before.has(id))!;
+    await showAll(page);
     await page.getByTestId(`workflow-node-${added}`).getByTestId("param-3.steps").fill("5000");
+    const submitted = page.waitForResponse((r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST");
     await page.getByTestId(`run-node-${added}`).click();
-    await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 60_000 });
-    const progress = Number(await page.getByTestId(`node-progress-${added}`).getAttribute("value"));
-    expect(progress).toBeGreaterThan(0);
-    expect(progress).toBeLessThan(1);
-    await page.locator('[data-testid^="backend-card-"].status-busy').first().waitFor({ timeout: 30_000 });
-    await shoot(page, "fleet-panel.png");
-    // a reload finds the running job again and keeps following it
-    await page.reload();
-    await waitState(page, added, "running", 30_000);
-    await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 30_000 });
-    await page.locator('[data-testid^="cancel-"]').first().click();
-    await waitState(page, added, "cancelled", 60_000);
+    const jobId = ((await (await submitted).json()) as { id: string }).id;
+    try {
+      await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 60_000 });
+      const progress = Number(await page.getByTestId(`node-progress-${added}`).getAttribute("value"));
+      expect(progress).toBeGreaterThan(0);
+      expect(progress).toBeLessThan(1);
+      await page.locator('[data-testid^="backend-card-"].status-busy').first().waitFor({ timeout: 30_000 });
+      await shoot(page, "fleet-panel.png");
+      // a reload finds the running job again and keeps following it
+      await page.reload();
+      await waitState(page, added, "running", 30_000);
+      await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 30_000 });
+      await page.getByTestId(`cancel-${jobId}`).click();
+      await waitState(page, added, "cancelled", 60_000);
+    } finally {
+      await page.request.post(`${stack.url}/api/jobs/${jobId}/cancel`).catch(() => undefined); // never leave it running
+    }
     await page.getByTestId(`node-title-${added}`).click();
     await page.keyboard.press("Delete");
   });
@@ -293,9 +320,11 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("add-file-input").setInputFiles([workflow("api_mask.json"), workflow("api_text_preview_any.json")]);
     await page.locator('[data-testid^="workflow-node-"]').nth(before.size + 1).waitFor();
     const [mask, text] = (await nodeIds(page)).filter((id) => !before.has(id));
+    await showAll(page);
     await page.getByTestId(`run-node-${mask}`).click();
     await page.getByTestId(`run-node-${text}`).click();
-    await page.getByTestId(`preview-image-${mask}`).waitFor({ timeout: 60_000 });
+    await waitState(page, mask, "succeeded", 60_000);
+    await page.getByTestId(`preview-image-${mask}`).waitFor({ timeout: 30_000 });
     const maskNode = page.getByTestId(`workflow-node-${mask}`);
     await maskNode.locator("img.mask").first().waitFor();
     await maskNode.getByText("overlay masks").click();

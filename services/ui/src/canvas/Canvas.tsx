@@ -11,7 +11,7 @@ import {
   type NodeChange,
   type Viewport,
 } from "@xyflow/react";
-import { useCallback, useEffect, useMemo, useState, type DragEvent } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { newId } from "../project/document";
 import { toCanvasEdges, toCanvasNodes, selectedNodeIds } from "../project/projectReducer";
 import { useWorkspace } from "../project/WorkspaceProvider";
@@ -85,6 +85,23 @@ export function Canvas({ onOpenEditor }: { onOpenEditor: (nodeId: string) => voi
     if (vp) void flow.setViewport(vp);
   }, [project.id, project.doc.nodes.length === 0]);
 
+  // A workflow added from a menu may land outside the view: bring it into sight, keeping the zoom.
+  const known = useRef<Set<string> | null>(null);
+  useEffect(() => {
+    const ids = project.doc.nodes.map((n) => n.id);
+    const before = known.current;
+    known.current = new Set(ids);
+    if (before === null || ids.length !== before.size + 1) return;
+    const added = project.doc.nodes.find((n) => !before.has(n.id));
+    const pane = document.querySelector(".canvas .react-flow");
+    if (!added || !pane) return;
+    const { x, y, zoom } = flow.getViewport();
+    const box = pane.getBoundingClientRect();
+    const [nx, ny] = added.position;
+    const inside = nx * zoom + x >= 0 && ny * zoom + y >= 0 && (nx + 380) * zoom + x <= box.width && (ny + 200) * zoom + y <= box.height;
+    if (!inside) void flow.setCenter(nx + 190, ny + 200, { zoom });
+  }, [project.doc.nodes, flow]);
+
   const onMoveEnd = useCallback(
     (_: unknown, viewport: Viewport) => {
       dispatch({ type: "setView", view: { viewport } });
@@ -156,7 +173,7 @@ export function Canvas({ onOpenEditor }: { onOpenEditor: (nodeId: string) => voi
           proOptions={{ hideAttribution: true }}
         >
           <Background gap={24} />
-          <Controls />
+          <Controls fitViewOptions={{ maxZoom: 1, padding: 0.1 }} />
           <MiniMap pannable zoomable />
         </ReactFlow>
         {project.doc.nodes.length === 0 ? (

@@ -69,9 +69,33 @@ async function feedInputs(node: ProjectNode, ctx: RunContext, submitted: Map<str
   return overrides;
 }
 
+/** The nodes to run for a request: those asked for plus every upstream node that has never run. */
+export function withNeededUpstream(
+  doc: Pick<ProjectDocument, "edges">,
+  nodeIds: string[],
+  hasRun: (nodeId: string) => boolean,
+): Set<string> {
+  const wanted = new Set(nodeIds);
+  const stack = [...nodeIds];
+  while (stack.length) {
+    const id = stack.pop()!;
+    for (const e of doc.edges) {
+      if (e.target === id && !wanted.has(e.source) && !hasRun(e.source)) {
+        wanted.add(e.source);
+        stack.push(e.source);
+      }
+    }
+  }
+  return wanted;
+}
+
 /** Submit the given nodes (and wait on upstream ones as needed); resolves when every job is submitted. */
 export async function runNodes(nodeIds: string[], ctx: RunContext): Promise<string[]> {
-  const order = topologicalOrder(ctx.doc, new Set(nodeIds));
+  const wanted = withNeededUpstream(ctx.doc, nodeIds, (id) => ctx.latestJob(id) !== undefined);
+  for (const id of wanted) {
+    if (!nodeIds.includes(id)) ctx.log(`${ctx.doc.nodes.find((n) => n.id === id)?.title ?? id}: runs first, it feeds the selection`);
+  }
+  const order = topologicalOrder(ctx.doc, wanted);
   const submitted = new Map<string, string>();
   const jobIds: string[] = [];
   for (const id of order) {
