@@ -87,6 +87,7 @@ def _terminate(state: SchedulerState, job: Job, new_state: JobState, at: Any) ->
     state.dequeue(job)
     state.pending_failures.pop(job.id, None)
     state.pending_cancels.pop(job.id, None)
+    runs_fold.job_changed(state, job)
 
 
 def _submitted(state: SchedulerState, e: ev.JobSubmitted) -> bool:
@@ -282,6 +283,7 @@ def _cancellation_requested(state: SchedulerState, e: ev.JobCancellationRequeste
     job.cancel_requested = True
     state.dequeue(job)
     state.pending_cancels[job.id] = None
+    runs_fold.job_changed(state, job)
     return True
 
 

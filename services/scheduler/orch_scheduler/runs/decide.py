@@ -5,6 +5,10 @@ last retry) and every upstream node has succeeded (or is borrowed from an earlie
 workflow with the node's values and the item's values patched in; each incoming edge becomes an InputBinding to
 the upstream job's output for the edge's source port. A node whose prompt or inputs cannot be built gets its
 JobSubmitted followed by JobFailed(validation) naming the problem, so the failure is recorded like any other.
+
+Items and runs that asked for nothing are skipped until the fold touches them again (their `version` moves on
+with each of their jobs' submissions, ends and cancellations, and with retries and cancellations of the run), so
+a round costs little for runs that are waiting or done. That memo is not state: a replay recomputes it.
 """
 
 from __future__ import annotations
@@ -43,13 +47,21 @@ def decide_runs(state: SchedulerState, now: datetime) -> list[Any]:
     """The events every run asks for now (see the module docstring)."""
     out: list[Any] = []
     for run in state.runs.values():
-        if run.error is not None:
+        if run.error is not None or run.quiet_at == run.version:
             continue
+        before = len(out)
         for item in run.items:
+            if item.quiet_at == item.version:
+                continue
+            asked = len(out)
             if item.cancelled:
                 _cancel_item(state, run, item, out)
             else:
                 _advance_item(state, run, item, now, out)
+            if len(out) == asked:
+                item.quiet_at = item.version  # memo: nothing to ask until a fold touches the item again
+        if len(out) == before:
+            run.quiet_at = run.version
     return out
 
 

@@ -87,6 +87,7 @@ def _item_retry(state: SchedulerState, e: rn.RunItemRetryRequested) -> bool:
     item = run.items[e.item]
     item.generation += 1
     item.cancelled = False
+    run.touch(item)
     return True
 
 
@@ -97,26 +98,43 @@ def _cancellation(state: SchedulerState, e: rn.RunCancellationRequested) -> bool
     run.cancel_requested = True
     for item in run.items:
         item.cancelled = True
+        item.touch()
+    run.touch()
     return True
 
 
-def job_submitted(state: SchedulerState, job: Job) -> None:
-    """Record a run's new job under its (item, node); jobs of unknown runs or nodes are left alone."""
+def _item_of(state: SchedulerState, job: Job) -> tuple[Run, RunItem] | None:
     if job.run_id is None or job.graph_node_id is None or not job.labels:
-        return
+        return None
     run = state.runs.get(job.run_id)
     try:
         index = int(job.labels.get("item", ""))
     except ValueError:
-        return
+        return None
     if run is None or not 0 <= index < len(run.items):
+        return None
+    return run, run.items[index]
+
+
+def job_submitted(state: SchedulerState, job: Job) -> None:
+    """Record a run's new job under its (item, node); jobs of unknown runs or nodes are left alone."""
+    found = _item_of(state, job)
+    if found is None:
         return
-    item = run.items[index]
-    node = item.nodes.get(job.graph_node_id)
+    run, item = found
+    node = item.nodes.get(job.graph_node_id or "")
     if node is None or job.id in node.jobs:
         return
     node.jobs.append(job.id)
     node.generation = item.generation
+    run.touch(item)
+
+
+def job_changed(state: SchedulerState, job: Job) -> None:
+    """A run's job ended or is being cancelled: its item may ask for something new."""
+    found = _item_of(state, job)
+    if found is not None:
+        found[0].touch(found[1])
 
 
 HANDLERS: dict[type[Any], Callable[[SchedulerState, Any], bool]] = {

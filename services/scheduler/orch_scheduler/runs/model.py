@@ -45,6 +45,11 @@ class RunItem:
     nodes: dict[str, RunNode]
     generation: int = 0  # bumped by each RunItemRetryRequested
     cancelled: bool = False  # by the run's cancellation (a retry of the item reopens it)
+    version: int = 0  # bumped by every fold that may change what the item asks for
+    quiet_at: int = -1  # decide's memo: the version at which the item asked for nothing (not state)
+
+    def touch(self) -> None:
+        self.version += 1
 
 
 @dataclass(slots=True)
@@ -61,6 +66,13 @@ class Run:
     items: list[RunItem]
     cancel_requested: bool = False
     error: dict[str, str] | None = None  # a run that could not be planned: {"code", "message"}
+    version: int = 0  # bumped with any of its items' versions
+    quiet_at: int = -1  # decide's memo, like RunItem.quiet_at
+
+    def touch(self, item: RunItem | None = None) -> None:
+        self.version += 1
+        if item is not None:
+            item.touch()
 
     def snapshot(self) -> dict[str, Any]:
         return {
