@@ -47,6 +47,7 @@ from bench.common import (
     tiny_workflow,
 )
 from orch_common.contracts import subjects
+from orch_scheduler.settings import SchedulerSettings
 from tests.helpers.stack import Stack
 
 __all__ = ["FULL", "QUICK", "measure_dispatch", "measure_throughput", "run"]
@@ -259,6 +260,7 @@ class ThroughputResult:
     log_events: int
     log_distinct: int
     rss_mib: dict[str, float]
+    submitters: int
 
 
 async def measure_throughput(jobs: int, *, backends: int, submitters: int = 16) -> ThroughputResult:
@@ -298,6 +300,7 @@ async def measure_throughput(jobs: int, *, backends: int, submitters: int = 16) 
         log_events,
         log_distinct,
         rss,
+        submitters,
     )
 
 
@@ -343,7 +346,9 @@ def throughput_section(r: ThroughputResult) -> str:
     lines = [
         "### Throughput (tiny jobs through the API, every lifecycle event in JetStream and DuckDB)",
         "",
-        f"{r.jobs} jobs (EmptyImage 8×8 → PreviewImage) on {r.backends} `orch sim` servers, each with its agent. "
+        f"{r.jobs} jobs (EmptyImage 8×8 → PreviewImage) on {r.backends} `orch sim` servers, each with its agent; "
+        f"{r.submitters} concurrent submitters on `POST /api/jobs`; the scheduler places at most "
+        f"{SchedulerSettings().max_inflight_per_backend} jobs in flight per backend. "
         "Target: 10,000 jobs on 10 servers in < 20 s (≥ 500 jobs/s).",
         "",
         "| measure | value |",
