@@ -2,7 +2,7 @@ import { fireEvent, render, screen } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import { stringifyJson, type JsonValue } from "../../api/rawJson";
 import type { Parameter } from "../../api/types";
-import { intProblem, ParameterControl } from "./ParameterControl";
+import { floatText, intProblem, ParameterControl } from "./ParameterControl";
 
 const param = (over: Partial<Parameter>): Parameter => ({
   id: "3.seed",
@@ -64,6 +64,11 @@ describe("ParameterControl", () => {
     expect(onChange).toHaveBeenLastCalledWith(7.5);
     fireEvent.change(screen.getByTestId("param-3.cfg"), { target: { value: "-1" } });
     expect(onChange).toHaveBeenCalledTimes(1);
+  });
+
+  it("shows a float the way people write it", () => {
+    expect(floatText(0.8700000000000001)).toBe("0.87");
+    expect(floatText(7.5)).toBe("7.5");
   });
 
   it("uses a text area for multiline prompts, a select for COMBO and a toggle for BOOLEAN", () => {

@@ -100,8 +100,14 @@ function IntControl({ param, value, onChange, inputId }: ParameterControlProps &
   );
 }
 
+/** A float as people write it: 0.8700000000000001 shows as 0.87 (the value itself is unchanged until edited). */
+export function floatText(value: unknown): string {
+  if (typeof value === "number") return String(Number(value.toPrecision(12)));
+  return value === null || value === undefined ? "" : String(value);
+}
+
 function FloatControl({ param, value, onChange, inputId }: ParameterControlProps & { inputId: string }) {
-  const committed = value === null || value === undefined ? "" : String(value);
+  const committed = floatText(value);
   const [text, setText] = useState(committed);
   useEffect(() => setText(committed), [committed]);
   const min = typeof param.min === "number" ? param.min : undefined;
