@@ -8,8 +8,8 @@ from orch_common.contracts import events as ev
 from orch_common.contracts.projects import ProjectDocument, ProjectEdge, ProjectNode
 from orch_common.contracts.runs import RunCancellationRequested, RunItemRetryRequested, RunRequested, Sweep, SweepAxis
 from orch_scheduler.runs.views import run_view
-from tests.scheduler.factories import submitted
-from tests.scheduler_runs.driver import Fleet
+from tests.scheduler.factories import registered, submitted
+from tests.scheduler_runs.driver import CLASSES, Fleet
 from tests.scheduler_runs.projects import branches, chain, gen_node, invert_node
 
 
@@ -206,3 +206,13 @@ def test_cancelling_one_job_of_a_run_cancels_its_item_downstream_and_leaves_the_
     assert [i["state"] for i in view["items"]] == ["cancelled", "succeeded"]
     assert view["items"][0]["nodes"]["inv"] == {"state": "cancelled", "jobs": [], "outputs": [], "error": None}
     assert view["state"] == "cancelled"
+
+
+def test_a_run_job_needs_the_model_files_its_prompt_loads_and_goes_only_where_they_are():
+    fleet = Fleet(["sim-a", "sim-b"])
+    fleet.emit(registered("sim-b", CLASSES, agent_instance="b2", models={"checkpoints": ["sim-sd15.safetensors"]}))
+    fleet.emit(request("r1", ProjectDocument(name="s", nodes=[gen_node()]), sweep=Sweep(repeat=3)))
+    fleet.run_all()
+    jobs = submitted_jobs(fleet, "r1")
+    assert all(j.required_models == {"checkpoints": ["sim-sd15.safetensors"]} for j in jobs)
+    assert {fleet.state.jobs[j.job_id].attempts[0].backend_id for j in jobs} == {"sim-b"}

@@ -20,12 +20,12 @@ from typing import Any
 from orch_common.contracts import events as ev
 from orch_common.contracts.projects import ProjectEdge
 from orch_common.contracts.rpc import JobState
-from orch_common.workflow.capability import required_node_classes
+from orch_common.workflow.capability import MODEL_SUFFIXES, required_node_classes
 from orch_common.workflow.project_run import ProjectRunError, item_prompt, port_address
 from orch_scheduler.domain.state import Job, SchedulerState
 from orch_scheduler.runs.model import Run, RunItem, job_id_for
 
-__all__ = ["decide_runs", "input_filename"]
+__all__ = ["decide_runs", "input_filename", "required_models"]
 
 _RESUBMITTABLE = frozenset({JobState.FAILED, JobState.CANCELLED})
 _KINDS = {
@@ -96,7 +96,7 @@ def _advance_item(state: SchedulerState, run: Run, item: RunItem, now: datetime,
                 break
             upstream[edge.source] = source
         if ready:
-            out.extend(_submit(run, item, node_id, len(node.jobs), upstream, now))
+            out.extend(_submit(state, run, item, node_id, len(node.jobs), upstream, now))
 
 
 def _source_job(state: SchedulerState, run: Run, item: RunItem, source: str) -> Job | None:
@@ -127,8 +127,39 @@ def _binding(edge: ProjectEdge, job: Job) -> ev.InputBinding:
     )
 
 
+def required_models(state: SchedulerState, prompt: dict[str, Any]) -> dict[str, list[str]]:
+    """Folder → files for the prompt's literal model-file inputs that some backend lists (like the API does for a
+    plain job): each file goes under the folder most backends list it in; files no backend lists are left to
+    ComfyUI's validation, which names them."""
+    required: dict[str, set[str]] = {}
+    for node in prompt.values():
+        if not isinstance(node, dict):
+            continue
+        class_type = str(node.get("class_type", ""))
+        for name, value in (node.get("inputs") or {}).items():
+            if not isinstance(value, str) or not value.lower().endswith(MODEL_SUFFIXES):
+                continue
+            if "Loader" not in class_type and not str(name).endswith("_name"):
+                continue
+            counts: dict[str, int] = {}
+            for backend in state.backends.values():
+                for folder, files in backend.models.items():
+                    if value in files:
+                        counts[folder] = counts.get(folder, 0) + 1
+            if counts:
+                folder = min(counts, key=lambda f: (-counts[f], f))
+                required.setdefault(folder, set()).add(value)
+    return {folder: sorted(files) for folder, files in sorted(required.items())}
+
+
 def _submit(
-    run: Run, item: RunItem, node_id: str, resubmission: int, upstream: dict[str, Job], now: datetime
+    state: SchedulerState,
+    run: Run,
+    item: RunItem,
+    node_id: str,
+    resubmission: int,
+    upstream: dict[str, Job],
+    now: datetime,
 ) -> list[Any]:
     node = next(n for n in run.document.nodes if n.id == node_id)
     job_id = job_id_for(run.id, item.index, node_id, resubmission)
@@ -149,6 +180,7 @@ def _submit(
         workflow=prompt,
         pinned_backend=node.pinned_backend,
         required_classes=classes,
+        required_models=required_models(state, prompt),
         retry=node.retry,
         priority=run.priority,
         inputs=inputs,
