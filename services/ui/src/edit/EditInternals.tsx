@@ -6,7 +6,8 @@
  * both formats on the node, then re-inspects its parameters.
  */
 import { useEffect, useRef, useState } from "react";
-import type { JsonObject } from "../api/rawJson";
+import { stringifyJson, type JsonObject } from "../api/rawJson";
+import type { Parameter } from "../api/types";
 import { useLive } from "../live/LiveProvider";
 import { useWorkspace } from "../project/WorkspaceProvider";
 
@@ -36,6 +37,11 @@ export function waitForComfyApp(frame: () => Frame | null | undefined, timeoutMs
     };
     tick();
   });
+}
+
+function inputOf(prompt: JsonObject, p: Parameter): unknown {
+  const node = prompt[p.node_id] as { inputs?: Record<string, unknown> } | undefined;
+  return node?.inputs?.[p.input];
 }
 
 // Plain JSON for the editor: it does not know bigint; the API prompt we get back carries its own numbers.
@@ -76,7 +82,13 @@ export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: ()
     try {
       setStatus("converting…");
       const { workflow, output } = await app.graphToPrompt();
-      ws.dispatch({ type: "updateNode", id: nodeId, patch: { workflow_ui: workflow, workflow_api: output } });
+      // An input edited in the editor wins over the canvas's override of it.
+      const values = { ...node.values };
+      for (const p of node.exposed) {
+        if (!(p.id in values)) continue;
+        if (stringifyJson(inputOf(node.workflow_api, p)) !== stringifyJson(inputOf(output, p))) delete values[p.id];
+      }
+      ws.dispatch({ type: "updateNode", id: nodeId, patch: { workflow_ui: workflow, workflow_api: output, values } });
       await ws.reinspect(nodeId, workflow);
       setStatus("saved back to the node");
       onClose();
