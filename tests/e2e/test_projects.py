@@ -246,6 +246,7 @@ async def test_a_run_request_the_project_cannot_carry_out_is_refused_naming_the_
             (cyclic, {}, "cycle", "inv2"),
             (mismatched, {}, "edge_kind", "gen-inv"),
             (project_id, {"nodes": "gen"}, "invalid_run", "nodes"),
+            (project_id, {}, "no_backends", "'gen'"),
         ]
         for pid, body, code, named in cases:
             response = await stack.http.post(f"/api/projects/{pid}/runs", json=body)

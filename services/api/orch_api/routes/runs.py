@@ -21,7 +21,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orch_api.context import ApiContext, get_ctx, path_id, read_json
-from orch_api.errors import BadRequest, Conflict, NotFound, Unprocessable
+from orch_api.errors import ApiError, BadRequest, Conflict, NotFound, Unprocessable
+from orch_api.prompts import check_api_prompt, check_capable
+from orch_api.registry import read_backends
 from orch_api.routes.projects import _get as read_project
 from orch_common.contracts.projects import ProjectDocument
 from orch_common.contracts.rpc import RpcVerb
@@ -69,6 +71,18 @@ async def _run(ctx: ApiContext, run_id: str) -> dict[str, Any]:
     return result
 
 
+async def _check_capable(ctx: ApiContext, document: ProjectDocument, nodes: tuple[str, ...]) -> None:
+    """Every node the run executes has a backend with all its classes (its pin, when pinned), as for a job."""
+    backends = await read_backends(ctx.bus)
+    by_id = {n.id: n for n in document.nodes}
+    for node_id in nodes:
+        node = by_id[node_id]
+        try:
+            check_capable(check_api_prompt(node.workflow_api), backends, node.pinned_backend)
+        except ApiError as exc:
+            raise Unprocessable(f"node {node_id!r}: {exc.message}", code=exc.code, extra=exc.extra) from None
+
+
 async def _until_known(ctx: ApiContext, run_id: str, timeout: float = 5.0) -> None:
     """Wait (briefly) until the scheduler has folded the run, so a client's next GET finds it."""
     deadline = time.monotonic() + timeout
@@ -88,6 +102,7 @@ async def start_run(project_id: str, request: Request, ctx: ApiContext = Depends
         plan = plan_run(document, start.nodes, start.sweep)
     except ProjectRunError as exc:
         raise Unprocessable(exc.message, code=exc.code) from None
+    await _check_capable(ctx, document, plan.nodes)
     run_id = uuid.uuid4().hex
     event = RunRequested(
         run_id=run_id,
