@@ -46,24 +46,71 @@ def test_events_after_a_terminal_event_are_ignored():
     assert state.ignored == ignored + 3
 
 
-def test_events_of_a_non_current_attempt_are_ignored():
-    state = fold(
-        [
-            registered("a"),
-            registered("b"),
-            submitted("j"),
-            scheduled("j", "a"),
-            attempt_failed("j", 1),
-            ev.JobRetried(job_id="j", attempt=2, reason=ev.FailureReason.BACKEND_LOST, occurred_at=at(4)),
-            scheduled("j", "b", attempt=2, t=5),
-            succeeded("j", "a", attempt=1, t=6),  # the old attempt reports late: ignored
-        ]
+def _lost_then_retried_on_b(*, retry_started: bool) -> list:
+    events = [
+        registered("a"),
+        registered("b"),
+        submitted("j"),
+        scheduled("j", "a"),
+        started("j", "a"),
+        attempt_failed("j", 1),
+        ev.JobRetried(job_id="j", attempt=2, reason=ev.FailureReason.BACKEND_LOST, occurred_at=at(4)),
+        scheduled("j", "b", attempt=2, t=5),
+    ]
+    if retry_started:
+        events.append(started("j", "b", attempt=2, t=5.5))
+    return events
+
+
+def _output(attempt: int) -> ev.JobOutputStored:
+    return ev.JobOutputStored(
+        job_id="j",
+        attempt=attempt,
+        node_id="9",
+        index=0,
+        artifact_id=f"art-{attempt}",
+        filename="x.png",
+        subfolder="",
+        folder_type="output",
+        kind=ev.ArtifactKind.IMAGE,
+        content_type="image/png",
+        size=1,
+        sha256="0" * 64,
     )
+
+
+def test_a_late_success_of_a_superseded_attempt_is_ignored_once_the_retry_has_started():
+    state = fold([*_lost_then_retried_on_b(retry_started=True), _output(1), succeeded("j", "a", attempt=1, t=6)])
     job = state.jobs["j"]
-    assert job.state == JobState.SCHEDULED
+    assert job.state == JobState.RUNNING
     assert [a.number for a in job.attempts] == [1, 2]
     assert state.backends["b"].inflight == {"j": 2}
     assert state.backends["a"].inflight == {}
+    apply_all(state, [succeeded("j", "b", attempt=2, t=7)])
+    assert job.state == JobState.SUCCEEDED and job.current.number == 2
+    assert not job.outputs  # attempt 2 stored none here; attempt 1's output is not the job's
+
+
+def test_a_late_success_of_a_superseded_attempt_wins_while_the_retry_has_not_started():
+    state = fold([*_lost_then_retried_on_b(retry_started=False), _output(1), succeeded("j", "a", attempt=1, t=6)])
+    job = state.jobs["j"]
+    assert job.state == JobState.SUCCEEDED
+    assert job.current.number == 1 and job.current.outcome == "succeeded"
+    assert [(a.number, a.outcome) for a in job.attempts] == [(2, "superseded"), (1, "succeeded")]
+    assert [o.artifact_id for o in job.outputs] == ["art-1"]
+    assert state.backends["b"].inflight == {}
+    ignored = state.ignored
+    apply_all(state, [started("j", "b", attempt=2, t=7), succeeded("j", "b", attempt=2, t=8)])
+    assert job.state == JobState.SUCCEEDED and job.current.number == 1
+    assert state.ignored == ignored + 2
+
+
+def test_the_agent_cancelling_a_superseded_attempt_does_not_cancel_the_job():
+    state = fold(_lost_then_retried_on_b(retry_started=False)[:-1])  # attempt 2 retried, not yet placed
+    apply_all(state, [ev.JobCancelled(job_id="j", attempt=1, occurred_at=at(6))])
+    assert state.jobs["j"].state == JobState.QUEUED
+    apply_all(state, [scheduled("j", "b", attempt=2, t=7), ev.JobCancelled(job_id="j", attempt=1, occurred_at=at(8))])
+    assert state.jobs["j"].state == JobState.SCHEDULED
 
 
 def test_a_failed_attempt_waits_for_a_decision_outside_the_placement_queue():

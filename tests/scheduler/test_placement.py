@@ -87,12 +87,14 @@ def _decide(state, now=at(100), cancels_sent=()):
     return decide(state, now, max_inflight=2, new_prompt_id=lambda: next(ids), cancels_sent=cancels_sent)
 
 
-def test_a_lost_backend_fails_its_attempts_then_they_are_retried_and_placed_elsewhere():
+def test_a_lost_backend_fails_its_attempts_cancels_them_on_its_agent_then_retries_them_elsewhere():
     state = fold(registered("a"), registered("b"), submitted("j"), scheduled("j", "a"), started("j", "a"))
     apply_all(state, [ev.BackendLost(backend_id="a", agent_instance="a-i1", reason="gone")])
     first = _decide(state)
     assert [type(e).__name__ for e in first.events] == ["JobAttemptFailed"]
     assert first.events[0].reason == ev.FailureReason.BACKEND_LOST
+    # its agent is told to drop the superseded prompt, in case the backend was only cut off and finishes it
+    assert first.cancels == [CancelJob(backend_id="a", job_id="j", attempt=1, prompt_id="p-j-1")]
     apply_all(state, first.events)
     second = _decide(state)
     assert [(type(e).__name__, e.attempt) for e in second.events] == [("JobRetried", 2)]
@@ -144,4 +146,4 @@ def test_cancel_of_a_queued_job_is_immediate_and_of_a_running_one_goes_to_its_ag
     assert [(type(e).__name__, e.job_id) for e in out.events] == [("JobCancelled", "queued")]
     assert out.cancels == [CancelJob(backend_id="a", job_id="running", attempt=1, prompt_id="p-running-1")]
     apply_all(state, out.events)
-    assert not _decide(state, cancels_sent={"running"})
+    assert not _decide(state, cancels_sent={out.cancels[0].command_id})

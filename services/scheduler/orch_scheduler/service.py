@@ -18,7 +18,11 @@ A logged JobScheduled stays owed its RunJob until JetStream has stored the comma
 between the two is retried on the next tick rather than leaving the attempt stranded.
 
 Backend liveness comes from the KV bucket: a key not refreshed for the heartbeat TTL, or deleted, makes the
-scheduler publish BackendLost.
+scheduler publish BackendLost. The scheduler's own NATS outage is not the backends' fault: while it is
+disconnected, and for one TTL after it reconnected and its KV watch is running again, every backend counts as
+seen (a grace period), so a nats-server restart declares nobody lost. When an attempt is declared lost, its agent
+is sent CancelJob for it (see `decide`); when the fold accepts a late success of a superseded attempt whose retry
+was already placed, the retry's agent is sent CancelJob for the retry.
 """
 
 from __future__ import annotations
@@ -96,6 +100,10 @@ class Scheduler:
         self._last_seen: dict[str, datetime] = {}
         self._lost_sent: set[tuple[str, str]] = set()
         self._started_at = time.monotonic()
+        self._grace_from = time.monotonic()  # heartbeats are judged from here at the earliest (see _grace)
+        self._watch_ok = False  # the KV watch is running (set by _watch_backends)
+        self._reconnects = 0
+        self._watch_restart = asyncio.Event()
         self._ttl = settings.heartbeat_ttl_s or subjects.BACKEND_HEARTBEAT_TTL_S
         self.rpc = RpcHandlers(lambda: self.state, lambda: self.event_log, self._last_seen)
 
@@ -267,9 +275,16 @@ class Scheduler:
         new = await asyncio.to_thread(self.event_log.append, records)
         if self.after_commit is not None:
             await self.after_commit(good)
+        superseded: list[CancelJob] = []
         for event, is_new in zip(parsed, new, strict=True):
             if is_new and event is not None:
+                before = self.state.applied
                 apply(self.state, event)
+                if isinstance(event, ev.JobSucceeded) and self.state.applied > before:
+                    superseded += self._superseded_retry(event)
+        for cancel in superseded:
+            with contextlib.suppress(Exception):  # best effort: the fold ignores whatever that attempt reports
+                await self._publish_command(cancel)
         await self._act()
         if self.before_ack is not None:
             await self.before_ack(good)
@@ -310,13 +325,23 @@ class Scheduler:
                 await self._send_owed_runs()
                 for cancel in decisions.cancels:
                     await self._publish_command(cancel)
-                    self._cancels_sent.add(cancel.job_id)
+                    self._cancels_sent.add(cancel.command_id)
             except Exception as exc:
                 log.warning("scheduler: could not publish decisions (will retry): %s", exc)
                 self._act_pending = True
                 return
         log.warning("scheduler: decisions did not settle after %d rounds", _MAX_ROUNDS)
         self._act_pending = True
+
+    def _superseded_retry(self, succeeded: ev.JobSucceeded) -> list[CancelJob]:
+        """CancelJob for the retry a late success of an older attempt superseded (the fold ended it unstarted)."""
+        job = self.state.jobs.get(succeeded.job_id)
+        attempts = job.attempts if job is not None and job.attempts else []
+        return [
+            CancelJob(backend_id=a.backend_id, job_id=succeeded.job_id, attempt=a.number, prompt_id=a.prompt_id)
+            for a in attempts
+            if a.number > succeeded.attempt and a.outcome == "superseded"
+        ]
 
     def _log_and_fold(self, stored: list[tuple[Any, LogRecord]]) -> list[ev.JobScheduled]:
         """Append published decisions to the log, fold the new ones; the JobScheduled that took effect."""
@@ -395,14 +420,16 @@ class Scheduler:
                 )
             )
 
-    def _expected_seconds(self, scheduled: ev.JobScheduled, labels: dict[str, Any]) -> float | None:
-        """The measured median of this workflow shape on that backend, else the job's `expected_seconds` label."""
+    def _expected_seconds(self, scheduled: ev.JobScheduled, labels: dict[str, Any]) -> float:
+        """The measured median of this workflow shape on that backend, else the job's `expected_seconds` label,
+        else the `default_expected_s` setting (the agent declares a job hung after twice this without progress)."""
         job = self.state.jobs.get(scheduled.job_id)
         if job is not None and job.signature is not None:
             measured = self.state.perf.median(job.signature, scheduled.backend_id)
             if measured is not None:
                 return measured
-        return _expected_seconds(labels)
+        labelled = _expected_seconds(labels)
+        return labelled if labelled is not None else self.settings.default_expected_s
 
     def _owe_unstarted_runs(self) -> None:
         """After a restart: RunJob is owed again to every attempt scheduled but not started (deduplicated by id)."""
@@ -426,8 +453,11 @@ class Scheduler:
             try:
                 kv = await self._js.key_value(subjects.BACKENDS_BUCKET)
                 watcher = await kv.watchall()
+                self._watch_restart.clear()
+                self._watch_ok = True
+                self._grace_from = time.monotonic()
                 try:
-                    while not self._stopping.is_set():
+                    while not self._stopping.is_set() and not self._watch_restart.is_set():
                         try:
                             entry = await watcher.updates(timeout=1.0)  # type: ignore[no-untyped-call]
                         except TimeoutError:
@@ -435,13 +465,15 @@ class Scheduler:
                         if entry is not None:
                             self._on_kv_entry(entry.key, entry.value, entry.operation)
                 finally:
+                    self._watch_ok = False
                     with contextlib.suppress(Exception):
                         await watcher.stop()  # type: ignore[no-untyped-call]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._watch_ok = False
                 log.warning("scheduler: backend watch failed (restarting): %s", exc)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.5)
 
     def _on_kv_entry(self, key: str, value: bytes | None, operation: str | None) -> None:
         backend_id = _backend_id_of(key, value)
@@ -453,17 +485,30 @@ class Scheduler:
             self._heartbeats[backend_id] = time.monotonic()
             self._last_seen[backend_id] = self.clock()
 
+    def _grace(self, now: float) -> None:
+        """Restart the grace period while our own link is down, and after a reconnect (then re-watch the KV)."""
+        nc = self._nc
+        if nc is None or not nc.is_connected or not self._watch_ok:
+            self._grace_from = now
+            return
+        reconnects = int(nc.stats.get("reconnects", 0))
+        if reconnects != self._reconnects:
+            self._reconnects = reconnects
+            self._grace_from = now
+            self._watch_restart.set()  # a watch from before the outage may never deliver again
+
     async def _check_liveness(self) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(self.settings.liveness_check_s)
             now = time.monotonic()
+            self._grace(now)
             for backend in list(self.state.backends.values()):
                 if backend.status != BackendStatus.LIVE:
                     continue
                 key = (backend.id, backend.agent_instance)
                 if key in self._lost_sent:
                     continue
-                seen = self._heartbeats.get(backend.id, self._started_at)
+                seen = max(self._heartbeats.get(backend.id, self._started_at), self._grace_from)
                 if backend.id in self._deregistered:
                     reason = "deregistered (its heartbeat key was deleted)"
                 elif now - seen > self._ttl:

@@ -25,6 +25,8 @@ class SchedulerSettings(BaseSettings):
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_ack_pending: int = Field(default=20_000, ge=1)
     heartbeat_ttl_s: float | None = Field(default=None, gt=0)  # None: subjects.BACKEND_HEARTBEAT_TTL_S
+    default_expected_s: float = Field(default=300.0, gt=0)
+    """RunJob's `expected_seconds` for a workflow not yet measured on that backend (hung after twice this)."""
     liveness_check_s: float = Field(default=0.5, gt=0)
     rpc_queue_group: str = "scheduler"
     topology_timeout_s: float = Field(default=30.0, gt=0)

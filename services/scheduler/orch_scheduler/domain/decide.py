@@ -4,7 +4,9 @@
 cancel commands to send. The caller gives it the clock (`now`) and the prompt-id factory, so the decisions
 themselves are recorded facts and a replay never re-decides. One round answers what the state shows:
 
-1. attempts in flight on a lost backend      → JobAttemptFailed(backend_lost)
+1. attempts in flight on a lost backend      → JobAttemptFailed(backend_lost), and CancelJob for that attempt to
+                                                its agent (a backend that was only partitioned then interrupts or
+                                                deletes the superseded prompt instead of finishing it)
 2. a failed attempt awaiting a decision      → JobCancelled if cancel was asked, JobRetried(attempt+1, not_before)
                                                 when the reason is retryable and attempts are left, else JobFailed
 3. a cancellation request                    → JobCancelled when nothing is in flight, else CancelJob to its agent
@@ -48,11 +50,16 @@ def decide(
     cancels_sent: Container[str] = (),
     policy: PlacementPolicy | str = PlacementPolicy.SMART,
 ) -> Decisions:
-    """One round of decisions (see the module docstring). `cancels_sent`: job ids already sent a CancelJob."""
+    """One round of decisions (see the module docstring). `cancels_sent`: command ids of CancelJob already sent."""
     out = Decisions()
     for backend in state.backends.values():
         if backend.status == BackendStatus.LOST:
             for job_id, attempt in backend.inflight.items():
+                att = state.jobs[job_id].current
+                if att is not None and att.number == attempt:
+                    cancel = CancelJob(backend_id=backend.id, job_id=job_id, attempt=attempt, prompt_id=att.prompt_id)
+                    if cancel.command_id not in cancels_sent:
+                        out.cancels.append(cancel)
                 out.events.append(
                     ev.JobAttemptFailed(
                         job_id=job_id,
@@ -102,10 +109,10 @@ def decide(
         if att is None:
             current = job.current
             out.events.append(ev.JobCancelled(job_id=job_id, attempt=current.number if current else 0, occurred_at=now))
-        elif job_id not in cancels_sent and _reachable(state, att.backend_id):
-            out.cancels.append(
-                CancelJob(backend_id=att.backend_id, job_id=job_id, attempt=att.number, prompt_id=att.prompt_id)
-            )
+        elif _reachable(state, att.backend_id):
+            cancel = CancelJob(backend_id=att.backend_id, job_id=job_id, attempt=att.number, prompt_id=att.prompt_id)
+            if cancel.command_id not in cancels_sent:
+                out.cancels.append(cancel)
     out.events.extend(decide_runs(state, now))
     for p in place(state, now, max_inflight, policy):
         out.events.append(

@@ -7,7 +7,14 @@ returns it. Rules that keep a job's story straight:
 - exactly one terminal state per job: any event after succeeded / failed / cancelled is ignored;
 - only the current attempt counts: events of an older (or not yet scheduled) attempt are ignored;
 - decisions are accepted only in the state they answer (JobScheduled for a queued job's next attempt,
-  JobRetried for a failed attempt awaiting a decision).
+  JobRetried for a failed attempt awaiting a decision);
+- a late success of a superseded attempt (declared lost, e.g. its backend was only partitioned, but it finished
+  after all) is accepted while the job's retry has not started: the job succeeds with that attempt's outputs
+  (which are kept for this) and an unstarted retry ends as `superseded` (the service sends it CancelJob). Once
+  the retry has started, or the job is terminal, the late success is recorded and ignored: the invariant is that
+  no job succeeds twice, and a retry already running is the one that counts;
+- JobCancelled for a job whose cancellation nobody requested, of anything but its attempt in flight, is the
+  agent answering CancelJob for a superseded attempt: ignored.
 
 Ignored events stay in the event log (they are facts) and are counted in `state.ignored`.
 """
@@ -171,9 +178,9 @@ def _node_executed(state: SchedulerState, e: ev.JobNodeExecuted) -> bool:
 
 def _output_stored(state: SchedulerState, e: ev.JobOutputStored) -> bool:
     found = _current(state, e.job_id, e.attempt)
-    if found is None:
+    job = found[0] if found is not None else _superseded(state, e.job_id, e.attempt)
+    if job is None:
         return False
-    job = found[0]
     if job.outputs is None:
         job.outputs = []
     job.outputs.append(
@@ -193,8 +200,39 @@ def _output_stored(state: SchedulerState, e: ev.JobOutputStored) -> bool:
     return True
 
 
+def _superseded(state: SchedulerState, job_id: str, attempt: int) -> Job | None:
+    """The live job when `attempt` is an earlier attempt whose retry has not started, else None."""
+    job = _live_job(state, job_id)
+    if job is None or not job.attempts or job.cancel_requested:
+        return None
+    last = job.attempts[-1]
+    if attempt >= last.number or attempt < 1 or last.started_at is not None:
+        return None
+    if last.number == attempt + 1 or all(a.started_at is None for a in job.attempts[attempt:]):
+        return job
+    return None
+
+
+def _late_success(state: SchedulerState, e: ev.JobSucceeded) -> tuple[Job, Attempt] | None:
+    """Accept a superseded attempt's success (see the module docstring): end an unstarted retry as superseded."""
+    job = _superseded(state, e.job_id, e.attempt)
+    if job is None or job.attempts is None:
+        return None
+    att = next((a for a in job.attempts if a.number == e.attempt), None)
+    if att is None:
+        return None
+    retry = job.in_flight
+    if retry is not None:
+        retry.ended_at = e.occurred_at
+        retry.outcome = "superseded"
+        _release(state, job, retry)
+    job.attempts.remove(att)
+    job.attempts.append(att)  # the succeeded attempt is the job's current one again (views show its backend)
+    return job, att
+
+
 def _succeeded(state: SchedulerState, e: ev.JobSucceeded) -> bool:
-    found = _current(state, e.job_id, e.attempt)
+    found = _current(state, e.job_id, e.attempt) or _late_success(state, e)
     if found is None:
         return False
     job, att = found
@@ -292,6 +330,8 @@ def _cancelled(state: SchedulerState, e: ev.JobCancelled) -> bool:
     if job is None:
         return False
     att = job.in_flight
+    if not job.cancel_requested and (att is None or e.attempt != att.number):
+        return False
     if att is not None:
         if e.attempt not in (0, att.number):
             return False
