@@ -119,6 +119,10 @@ async def test_a_chained_project_runs_its_second_node_on_another_server_with_the
             received = (await http.get("/view", params={"filename": uploaded, "type": "input"})).content
         assert received == produced, "the second server received exactly the first node's output"
         assert inv["outputs"], "the downstream node's outputs are listed on the run"
+        listed = (await stack.http.get(f"/api/projects/{project_id}/runs")).json()["runs"]
+        assert [(r["id"], r["state"], r["items_total"]) for r in listed] == [(run_id, "succeeded", 1)]
+        assert (await stack.http.post(f"/api/runs/{run_id}/items/0/retry")).status_code == 409
+        assert (await stack.http.post(f"/api/runs/{run_id}/cancel")).status_code == 409
         await check_invariants(stack, _jobs(view))
 
 
