@@ -152,9 +152,21 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("editor-status").filter({ hasText: "ready" }).waitFor({ timeout: 90_000 });
     await page.waitForTimeout(1500);
     await shoot(page, "edit-internals.png");
+    // change an input inside the real editor, as a user would with its widget
+    const editor = page.frameLocator('[data-testid="editor-frame"]');
+    await editor.locator("body").evaluate(() => {
+      type Widget = { name: string; value: unknown };
+      const app = (window as unknown as { app: { graph: { getNodeById: (id: number) => { widgets: Widget[] } } } }).app;
+      app.graph.getNodeById(2).widgets.find((w) => w.name === "blur_radius")!.value = 9;
+    });
     await page.getByTestId("save-back").click();
     await page.getByTestId("edit-internals").waitFor({ state: "detached", timeout: 30_000 });
     expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
+    const submitted = page.waitForRequest((r) => r.url().endsWith("/api/jobs") && r.method() === "POST");
+    await showAll(page);
+    await page.getByTestId(`run-node-${first}`).click();
+    expect((await submitted).postData()).toContain('"blur_radius":9');
+    await waitState(page, first, "succeeded");
   });
 
   it("adds a workflow dropped onto the canvas where it was dropped", async () => {
