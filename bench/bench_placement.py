@@ -1,0 +1,753 @@
+"""Placement benchmarks (issue 5 §7): every placement policy side by side on simulated servers of unequal speed.
+
+Each measurement starts one fleet per policy (nats-server, scheduler with `ORCH_SCHEDULER_PLACEMENT_POLICY`, api,
+and N `orch sim` servers each behind its agent, every part a real process), submits the same work, and reads
+the job lifecycle events off NATS. GPU time in the sim is a sleep: a KSampler step costs `--step-seconds`, a
+checkpoint switch `--model-load-seconds`, both divided by the server's `--speed`.
+
+- heterogeneous batch: jobs of four workflow shapes (4 to 40 steps) over three checkpoints on servers of speeds
+  0.5 to 4; makespan vs the lower bound and useful GPU time;
+- chained projects: generate → upscale → (one in three) a second stage, each project one run, the generate
+  stage handing a 1.5 MB PNG to the next; makespan vs the bound and the handoff latency;
+- model affinity: equal servers, a checkpoint switch that dwarfs the job, jobs over a few checkpoints;
+  throughput of `smart` vs `least_loaded`.
+
+Definitions (all from event timestamps, one machine clock):
+
+- makespan: first `JobSubmitted.occurred_at` → last `JobSucceeded.occurred_at`;
+- lower bound: the largest of total sampler work ÷ total speed, the longest job on the fastest server and the
+  longest chain on the fastest server (model loads are left out, so the bound is optimistic);
+- useful GPU time: Σ per server of the time it spends executing ÷ (servers × makespan), where a job executes
+  from the later of its `JobStarted` and the previous job's `JobSucceeded` on that server to its own
+  `JobSucceeded` (ComfyUI runs one prompt at a time; this is the scheduler's own measure of run time);
+- handoff: an upstream node's `JobSucceeded.occurred_at` → the downstream node's `JobStarted.occurred_at`
+  (the prompt accepted by its server, after the artifact was uploaded there).
+
+Run: ``python -m bench.bench_placement [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import numpy as np
+from nats.aio.msg import Msg
+from PIL import Image
+
+from bench.common import STATS_HEADER, STATS_RULE, stats
+from orch_common.contracts import subjects
+from tests.helpers.stack import Stack
+
+__all__ = [
+    "FULL",
+    "QUICK",
+    "Server",
+    "Work",
+    "lower_bound",
+    "measure_affinity",
+    "measure_batch",
+    "measure_chains",
+    "run",
+    "useful_gpu_share",
+]
+
+POLICY_ENV = "ORCH_SCHEDULER_PLACEMENT_POLICY"
+CHECKPOINTS = ("bench-a.safetensors", "bench-b.safetensors", "bench-c.safetensors", "bench-d.safetensors")
+NOISE_NAME = "bench-noise-1.5mb.png"
+_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Server:
+    """One simulated server: its speed divides every sleep; `load_s` is its checkpoint load at speed 1."""
+
+    id: str
+    speed: float
+    load_s: float
+
+
+@dataclass(frozen=True)
+class Work:
+    """One job to submit: its prompt, its sampler steps and its checkpoint."""
+
+    workflow: dict[str, Any]
+    steps: int
+    checkpoint: str
+    kind: str
+
+
+@dataclass
+class Watch:
+    """Job lifecycle events seen on core NATS, first occurrence of each kind per job."""
+
+    submitted: dict[str, datetime] = field(default_factory=dict)
+    started: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    ended: dict[str, tuple[datetime, str, str]] = field(default_factory=dict)  # at, backend, terminal kind
+    expected: int = 0
+    all_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def on_msg(self, msg: Msg) -> None:
+        if ".evt.job." not in msg.subject:
+            return
+        kind = msg.subject.rsplit(".", 1)[1]
+        if kind not in ("submitted", "started", *_TERMINAL):
+            return
+        data = json.loads(msg.data)
+        job_id, at = data["job_id"], datetime.fromisoformat(data["occurred_at"])
+        if kind == "submitted":
+            self.submitted.setdefault(job_id, at)
+        elif kind == "started":
+            self.started.setdefault(job_id, (at, data["backend_id"]))
+        elif job_id not in self.ended:
+            self.ended[job_id] = (at, data.get("backend_id") or "", kind)
+            if self.expected and len(self.ended) >= self.expected:
+                self.all_done.set()
+
+    def states(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, _, kind in self.ended.values():
+            out[kind] = out.get(kind, 0) + 1
+        return out
+
+    def makespan(self) -> float:
+        first = min(self.submitted.values())
+        last = max(at for at, _, _ in self.ended.values())
+        return (last - first).total_seconds()
+
+
+def lower_bound(works_s: Sequence[float], speeds: Sequence[float], chains_s: Sequence[float] = ()) -> tuple[float, str]:
+    """The largest of total work ÷ total speed, the longest job and the longest chain (both on the fastest)."""
+    fastest = max(speeds)
+    candidates = {
+        "total work ÷ total speed": sum(works_s) / sum(speeds),
+        "longest job": max(works_s) / fastest,
+    }
+    if chains_s:
+        candidates["longest chain"] = max(chains_s) / fastest
+    name = max(candidates, key=lambda k: candidates[k])
+    return candidates[name], name
+
+
+def useful_gpu_share(watch: Watch, servers: int) -> float:
+    """Σ executing time ÷ (servers × makespan); a job executes from max(its start, the server's previous end)."""
+    by_backend: dict[str, list[tuple[datetime, datetime]]] = {}
+    for job_id, (end, backend, kind) in watch.ended.items():
+        if kind != "succeeded" or job_id not in watch.started:
+            continue
+        by_backend.setdefault(backend, []).append((end, watch.started[job_id][0]))
+    busy = 0.0
+    for spans in by_backend.values():
+        previous: datetime | None = None
+        for end, start in sorted(spans):
+            began = start if previous is None else max(start, previous)
+            busy += max(0.0, (end - began).total_seconds())
+            previous = end
+    return busy / (servers * watch.makespan())
+
+
+# -------------------------------------------------------------------------------------------- workflows
+
+
+def _renamed(workflow: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The same prompt with every node id prefixed (a different shape for the scheduler's measured speed)."""
+
+    def link(value: Any) -> Any:
+        if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int):
+            return [prefix + value[0], value[1]]
+        return value
+
+    return {
+        prefix + node_id: {**node, "inputs": {k: link(v) for k, v in node["inputs"].items()}}
+        for node_id, node in workflow.items()
+    }
+
+
+def _sampled(ckpt: str, steps: int, seed: int, *, save: bool = True) -> dict[str, Any]:
+    """checkpoint → two prompts → 64×64 latent → KSampler(`steps`) → VAEDecode → SaveImage (or PreviewImage)."""
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": f"bench scene {seed}", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": seed,
+                "steps": steps,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "denoise": 1.0,
+                "model": ["4", 0],
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+            },
+        },
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {
+            "class_type": "SaveImage" if save else "PreviewImage",
+            "inputs": {"images": ["8", 0], **({"filename_prefix": "bench"} if save else {})},
+        },
+    }
+
+
+BATCH_KINDS: tuple[tuple[str, int, float], ...] = (
+    ("draft", 4, 0.4),
+    ("std", 12, 0.3),
+    ("hires", 24, 0.2),
+    ("xl", 40, 0.1),
+)
+"""(shape, sampler steps, share of the batch)"""
+
+
+def batch_works(n: int, seed: int = 5) -> list[Work]:
+    rng = random.Random(seed)
+    kinds = [k for k, _, _ in BATCH_KINDS]
+    weights = [w for _, _, w in BATCH_KINDS]
+    steps = {k: s for k, s, _ in BATCH_KINDS}
+    out = []
+    for i in range(n):
+        kind = rng.choices(kinds, weights)[0]
+        ckpt = CHECKPOINTS[rng.randrange(3)]
+        out.append(Work(_renamed(_sampled(ckpt, steps[kind], i), kind), steps[kind], ckpt, kind))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- fleets
+
+
+@contextlib.contextmanager
+def _policy_env(policy: str) -> Any:
+    before = os.environ.get(POLICY_ENV)
+    os.environ[POLICY_ENV] = policy
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(POLICY_ENV, None)
+        else:
+            os.environ[POLICY_ENV] = before
+
+
+@contextlib.asynccontextmanager
+async def fleet(policy: str, servers: Sequence[Server], step_s: float) -> AsyncIterator[Stack]:
+    """A stack whose scheduler runs `policy`, with one sim + agent per server, all online."""
+    models = "checkpoints=" + ",".join(CHECKPOINTS)
+    with tempfile.TemporaryDirectory(prefix="orch-bench-placement-") as tmp:
+        with _policy_env(policy):
+            stack = Stack(Path(tmp))
+            await stack.__aenter__()
+        try:
+            for s in servers:
+                options = (
+                    "--speed",
+                    str(s.speed),
+                    "--step-seconds",
+                    str(step_s),
+                    "--model-load-seconds",
+                    str(s.load_s),
+                    "--models",
+                    models,
+                    "--log-level",
+                    "warning",
+                )
+                stack.add_agent(s.id, stack.add_sim(s.id, *options))
+            await stack.wait_backends({s.id for s in servers}, timeout=180)
+            yield stack
+        except BaseException as exc:
+            await stack.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            await stack.__aexit__(None, None, None)
+
+
+@contextlib.asynccontextmanager
+async def watching(stack: Stack, expected: int) -> AsyncIterator[Watch]:
+    watch = Watch(expected=expected)
+    nc = await nats.connect(stack.nats.url)
+    sub = await nc.subscribe(subjects.all_events(), cb=watch.on_msg)
+    try:
+        yield watch
+    finally:
+        await sub.unsubscribe()
+        await nc.close()
+
+
+async def _submit_all(http: httpx.AsyncClient, works: Sequence[Work], submitters: int = 8) -> list[str]:
+    ids: list[str] = [""] * len(works)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(works)):
+        queue.put_nowait(i)
+
+    async def submitter() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            response = await http.post("/api/jobs", json={"workflow": works[i].workflow})
+            if response.status_code != 202:
+                raise RuntimeError(f"submission refused: {response.status_code} {response.text[:200]}")
+            ids[i] = str(response.json()["id"])
+
+    await asyncio.gather(*(submitter() for _ in range(submitters)))
+    return ids
+
+
+# ------------------------------------------------------------------------------------------------ batch
+
+
+@dataclass
+class PolicyResult:
+    policy: str
+    makespan_s: float
+    useful: float
+    states: dict[str, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def _one_batch(policy: str, servers: Sequence[Server], step_s: float, works: Sequence[Work]) -> PolicyResult:
+    async with fleet(policy, servers, step_s) as stack, watching(stack, len(works)) as watch:
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+            await _submit_all(http, works)
+        total = sum(w.steps for w in works) * step_s
+        await asyncio.wait_for(watch.all_done.wait(), timeout=max(120.0, 5 * total / min(s.speed for s in servers)))
+        per_backend: dict[str, int] = {}
+        for _, backend, _ in watch.ended.values():
+            per_backend[backend] = per_backend.get(backend, 0) + 1
+        return PolicyResult(
+            policy,
+            watch.makespan(),
+            useful_gpu_share(watch, len(servers)),
+            watch.states(),
+            {"per_backend": per_backend},
+        )
+
+
+async def measure_batch(
+    jobs: int, servers: Sequence[Server], step_s: float, policies: Sequence[str]
+) -> tuple[list[PolicyResult], float, str, list[Work]]:
+    works = batch_works(jobs)
+    bound, binding = lower_bound([w.steps * step_s for w in works], [s.speed for s in servers])
+    results = [await _one_batch(p, servers, step_s, works) for p in policies]
+    return results, bound, binding, works
+
+
+def batch_section(
+    results: Sequence[PolicyResult],
+    bound: float,
+    binding: str,
+    works: Sequence[Work],
+    servers: Sequence[Server],
+    step_s: float,
+) -> str:
+    mix = {k: sum(1 for w in works if w.kind == k) for k, _, _ in BATCH_KINDS}
+    lines = [
+        f"### Heterogeneous batch: {len(works)} jobs on {len(servers)} servers",
+        "",
+        f"Job shapes (steps: count) {', '.join(f'{k} ({s}): {mix[k]}' for k, s, _ in BATCH_KINDS)}, over 3 "
+        f"checkpoints; step {step_s * 1000:.0f} ms at speed 1; server speeds "
+        f"{', '.join(f'{s.speed:g}' for s in servers)} (Σ {sum(s.speed for s in servers):g}), checkpoint loads "
+        f"{', '.join(f'{s.load_s:g}' for s in servers)} s at speed 1. Lower bound {bound:.2f} s ({binding}). "
+        "Targets for `smart`: makespan ≤ 1.10 × the bound, useful GPU time ≥ 90 %.",
+        "",
+        "| policy | makespan s | × bound | useful GPU time | terminal states |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| `{r.policy}` | {r.makespan_s:.2f} | {r.makespan_s / bound:.2f}× | {r.useful * 100:.1f} % | {r.states} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------- chains
+
+
+def noise_png(target_bytes: int = 1_500_000) -> bytes:
+    """An RGB PNG of random noise of about `target_bytes` (noise does not compress)."""
+    side = int((target_bytes / 3) ** 0.5)
+    pixels = np.random.default_rng(7).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def _stage_generate(ckpt: str, steps: int, seed: int) -> dict[str, Any]:
+    """Sampled branch (GPU time) + the 1.5 MB picture saved as this stage's image output (`20.images`)."""
+    workflow = _renamed(_sampled(ckpt, steps, seed, save=False), "g")
+    workflow["19"] = {"class_type": "LoadImage", "inputs": {"image": NOISE_NAME}}
+    workflow["20"] = {"class_type": "SaveImage", "inputs": {"filename_prefix": f"gen{seed}", "images": ["19", 0]}}
+    return workflow
+
+
+def _stage_followup(prefix: str, ckpt: str, steps: int, seed: int, *, forward: bool) -> dict[str, Any]:
+    """Loads the upstream image at `1.image`; a sampled branch for GPU time; forwards the image if `forward`."""
+    workflow = _renamed(_sampled(ckpt, steps, seed, save=False), prefix)
+    workflow["1"] = {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}}
+    if forward:
+        workflow["20"] = {
+            "class_type": "SaveImage",
+            "inputs": {"filename_prefix": f"{prefix}{seed}", "images": ["1", 0]},
+        }
+    else:
+        workflow["2"] = {
+            "class_type": "ImageScale",
+            "inputs": {
+                "image": ["1", 0],
+                "upscale_method": "nearest-exact",
+                "width": 32,
+                "height": 32,
+                "crop": "disabled",
+            },
+        }
+        workflow["20"] = {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}
+    return workflow
+
+
+@dataclass(frozen=True)
+class Chain:
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    steps: list[int]
+
+
+def chains(n: int, seed: int = 11) -> list[Chain]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        ckpt = CHECKPOINTS[rng.randrange(2)]
+        third = i % 3 == 0
+        steps = [rng.choice((8, 12, 16)), rng.choice((6, 10)), *([rng.choice((20, 30))] if third else [])]
+        nodes = [
+            {"id": "gen", "title": "Generate", "workflow_api": _stage_generate(ckpt, steps[0], i)},
+            {"id": "up", "title": "Upscale", "workflow_api": _stage_followup("u", ckpt, steps[1], i, forward=third)},
+        ]
+        edges = [
+            {
+                "id": "e1",
+                "source": "gen",
+                "source_port": "20.images",
+                "target": "up",
+                "target_port": "1.image",
+                "kind": "IMAGE",
+            }
+        ]
+        if third:
+            nodes.append(
+                {
+                    "id": "vid",
+                    "title": "Second stage",
+                    "workflow_api": _stage_followup("v", CHECKPOINTS[2], steps[2], i, forward=False),
+                }
+            )
+            edges.append(
+                {
+                    "id": "e2",
+                    "source": "up",
+                    "source_port": "20.images",
+                    "target": "vid",
+                    "target_port": "1.image",
+                    "kind": "IMAGE",
+                }
+            )
+        out.append(Chain(nodes, edges, steps))
+    return out
+
+
+async def _upload_noise(stack: Stack, servers: Sequence[Server], png: bytes) -> None:
+    for s in servers:
+        async with httpx.AsyncClient(base_url=stack.procs[s.id].extra["url"], timeout=30) as http:
+            files = {"image": (NOISE_NAME, png, "image/png")}
+            response = await http.post("/upload/image", files=files, data={"overwrite": "true"})
+            response.raise_for_status()
+
+
+async def _one_chains(
+    policy: str, servers: Sequence[Server], step_s: float, plan: Sequence[Chain], png: bytes
+) -> PolicyResult:
+    jobs = sum(len(c.nodes) for c in plan)
+    async with fleet(policy, servers, step_s) as stack:
+        await _upload_noise(stack, servers, png)
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+            project_ids = []
+            for i, c in enumerate(plan):
+                body = {"name": f"bench chain {i}", "nodes": c.nodes, "edges": c.edges}
+                response = await http.post("/api/projects", json=body)
+                if response.status_code != 201:
+                    raise RuntimeError(f"project refused: {response.status_code} {response.text[:300]}")
+                project_ids.append(response.json()["id"])
+            async with watching(stack, jobs) as watch:
+                run_ids = []
+                for pid in project_ids:
+                    response = await http.post(f"/api/projects/{pid}/runs", json={})
+                    if response.status_code != 202:
+                        raise RuntimeError(f"run refused: {response.status_code} {response.text[:300]}")
+                    run_ids.append(response.json()["run_id"])
+                total = sum(sum(c.steps) for c in plan) * step_s
+                await asyncio.wait_for(watch.all_done.wait(), timeout=max(180.0, 5 * total))
+            handoffs, cross = [], []
+            for run_id in run_ids:
+                view = (await http.get(f"/api/runs/{run_id}")).json()
+                item = view["items"][0]["nodes"]
+                for up, down in (("gen", "up"), ("up", "vid")):
+                    if down not in item or not item[up]["jobs"] or not item[down]["jobs"]:
+                        continue
+                    a, b = item[up]["jobs"][-1], item[down]["jobs"][-1]
+                    if a in watch.ended and b in watch.started:
+                        delta = (watch.started[b][0] - watch.ended[a][0]).total_seconds()
+                        handoffs.append(delta)
+                        if watch.started[b][1] != watch.ended[a][1]:
+                            cross.append(delta)
+        return PolicyResult(
+            policy,
+            watch.makespan(),
+            useful_gpu_share(watch, len(servers)),
+            watch.states(),
+            {"handoffs": handoffs, "cross": cross},
+        )
+
+
+async def _idle_handoffs(servers: Sequence[Server], step_s: float, png: bytes, n: int) -> list[float]:
+    """Two-stage chains pinned to two idle servers, one at a time: the handoff with nothing queued."""
+    a, b = servers[0].id, servers[1].id
+    async with fleet("smart", servers[:2], step_s) as stack:
+        await _upload_noise(stack, servers[:2], png)
+        out = []
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http, watching(stack, 0) as watch:
+            for i in range(n):
+                c = chains(1, seed=100 + i)[0]
+                nodes = [{**c.nodes[0], "pinned_backend": a}, {**c.nodes[1], "pinned_backend": b}]
+                body = {"name": f"handoff {i}", "nodes": nodes, "edges": c.edges[:1]}
+                pid = (await http.post("/api/projects", json=body)).json()["id"]
+                run_id = (await http.post(f"/api/projects/{pid}/runs", json={})).json()["run_id"]
+                deadline = time.monotonic() + 60
+                while True:
+                    view = (await http.get(f"/api/runs/{run_id}")).json()
+                    if view["state"] in _TERMINAL:
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"handoff run {run_id} not finished: {view}")
+                    await asyncio.sleep(0.1)
+                item = view["items"][0]["nodes"]
+                g, u = item["gen"]["jobs"][-1], item["up"]["jobs"][-1]
+                await asyncio.sleep(0.2)
+                if g in watch.ended and u in watch.started:
+                    out.append((watch.started[u][0] - watch.ended[g][0]).total_seconds())
+        return out
+
+
+async def measure_chains(
+    projects: int, servers: Sequence[Server], step_s: float, policies: Sequence[str], idle_probes: int
+) -> tuple[list[PolicyResult], float, str, list[float]]:
+    plan = chains(projects)
+    png = noise_png()
+    works = [s * step_s for c in plan for s in c.steps]
+    bound, binding = lower_bound(works, [s.speed for s in servers], [sum(c.steps) * step_s for c in plan])
+    results = [await _one_chains(p, servers, step_s, plan, png) for p in policies]
+    idle = await _idle_handoffs(servers, step_s, png, idle_probes)
+    return results, bound, binding, idle
+
+
+def chains_section(
+    results: Sequence[PolicyResult],
+    bound: float,
+    binding: str,
+    idle: list[float],
+    projects: int,
+    servers: Sequence[Server],
+    step_s: float,
+) -> str:
+    lines = [
+        f"### Chained projects: {projects} projects on {len(servers)} servers",
+        "",
+        f"Each project is one run of generate (8–16 steps) → upscale (6–10 steps), one in three followed by a second "
+        f"stage (20–30 steps, another checkpoint); the generate stage's image output is a {len(noise_png()) / 1e6:.2f}"
+        f" MB PNG that the upscale stage loads (and forwards to the second stage). Step {step_s * 1000:.0f} ms; "
+        f"server speeds {', '.join(f'{s.speed:g}' for s in servers)}. Lower bound {bound:.2f} s ({binding}). "
+        "Targets: makespan ≤ 1.15 × the bound; handoff p99 ≤ 50 ms.",
+        "",
+        "| policy | makespan s | × bound | useful GPU time | terminal states |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| `{r.policy}` | {r.makespan_s:.2f} | {r.makespan_s / bound:.2f}× | {r.useful * 100:.1f} % | {r.states} |"
+        )
+    lines += [
+        "",
+        "Handoff: upstream `JobSucceeded` → downstream `JobStarted` (prompt accepted, image uploaded).",
+        "",
+        STATS_HEADER,
+        STATS_RULE,
+    ]
+    for r in results:
+        lines.append(stats(r.extra["handoffs"]).row(f"`{r.policy}` under load, all handoffs"))
+        lines.append(stats(r.extra["cross"]).row(f"`{r.policy}` under load, to another server"))
+    lines.append(stats(idle).row("idle fleet, pinned to another server (one chain at a time)"))
+    lines += [
+        "",
+        "Under load a downstream job also waits for a free slot (at most "
+        "`max_inflight_per_backend` prompts per server), so those rows include queueing; the idle row is the "
+        "handoff path itself.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- affinity
+
+
+def affinity_works(n: int, checkpoints: int, steps: int, seed: int = 3) -> list[Work]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        ckpt = CHECKPOINTS[rng.randrange(checkpoints)]
+        out.append(Work(_sampled(ckpt, steps, i), steps, ckpt, "affinity"))
+    return out
+
+
+async def measure_affinity(
+    jobs: int, servers: int, checkpoints: int, steps: int, step_s: float, load_s: float, policies: Sequence[str]
+) -> list[PolicyResult]:
+    fleet_spec = [Server(f"sim-{i}", 1.0, load_s) for i in range(1, servers + 1)]
+    works = affinity_works(jobs, checkpoints, steps)
+    results = []
+    for policy in policies:
+        r = await _one_batch(policy, fleet_spec, step_s, works)
+        r.extra["throughput"] = jobs / r.makespan_s
+        results.append(r)
+    return results
+
+
+def affinity_section(results: Sequence[PolicyResult], cfg: dict[str, Any]) -> str:
+    by = {r.policy: r for r in results}
+    ratio = by["smart"].extra["throughput"] / by["least_loaded"].extra["throughput"]
+    job_s = cfg["steps"] * cfg["step_s"]
+    lines = [
+        f"### Model affinity: {cfg['jobs']} jobs over {cfg['checkpoints']} checkpoints on {cfg['servers']} servers",
+        "",
+        f"Equal servers (speed 1), checkpoint load {cfg['load_s']:g} s, each job {job_s:g} s of sampling, "
+        f"checkpoints in random order. Target: `smart` ≥ 1.5 × the throughput of `least_loaded`.",
+        "",
+        "| policy | makespan s | jobs/s | useful GPU time (loads count as busy) | terminal states |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| `{r.policy}` | {r.makespan_s:.2f} | {r.extra['throughput']:.3f} | {r.useful * 100:.1f} % | {r.states} |"
+        )
+    lines += ["", f"`smart` ÷ `least_loaded` throughput: **{ratio:.2f}×**.", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- harness
+
+
+def _servers(speeds: Sequence[float], loads: Sequence[float]) -> list[Server]:
+    return [Server(f"sim-{i + 1:02d}", s, lo) for i, (s, lo) in enumerate(zip(speeds, loads, strict=True))]
+
+
+ALL_POLICIES = ("smart", "least_loaded", "fifo_speed_blind", "round_robin")
+
+QUICK: dict[str, dict[str, Any]] = {
+    "batch": {
+        "jobs": 60,
+        "speeds": (0.5, 1, 2, 3),
+        "loads": (0.2, 0.3, 0.4, 0.3),
+        "step_s": 0.05,
+        "policies": ALL_POLICIES,
+    },
+    "chains": {
+        "projects": 20,
+        "speeds": (0.5, 1, 2, 3),
+        "loads": (0.2, 0.3, 0.4, 0.3),
+        "step_s": 0.05,
+        "policies": ("smart", "fifo_speed_blind"),
+        "idle_probes": 10,
+    },
+    "affinity": {
+        "jobs": 24,
+        "servers": 3,
+        "checkpoints": 3,
+        "steps": 20,
+        "step_s": 0.02,
+        "load_s": 2.0,
+        "policies": ("smart", "least_loaded"),
+    },
+}
+FULL: dict[str, dict[str, Any]] = {
+    "batch": {
+        "jobs": 600,
+        "speeds": (0.5, 0.75, 1, 1, 1.5, 1.5, 2, 2, 3, 4),
+        "loads": (0.2, 0.3, 0.4, 0.2, 0.3, 0.4, 0.2, 0.3, 0.4, 0.3),
+        "step_s": 0.1,
+        "policies": ALL_POLICIES,
+    },
+    "chains": {
+        "projects": 200,
+        "speeds": (0.5, 0.75, 1, 1, 1.5, 1.5, 2, 2, 3, 4),
+        "loads": (0.2, 0.3, 0.4, 0.2, 0.3, 0.4, 0.2, 0.3, 0.4, 0.3),
+        "step_s": 0.1,
+        "policies": ("smart", "fifo_speed_blind"),
+        "idle_probes": 50,
+    },
+    "affinity": {
+        "jobs": 48,
+        "servers": 4,
+        "checkpoints": 4,
+        "steps": 20,
+        "step_s": 0.1,
+        "load_s": 10.0,
+        "policies": ("smart", "least_loaded"),
+    },
+}
+
+
+def run(quick: bool = False) -> str:
+    """The three measurements, each with its policies side by side; a markdown section for docs/benchmarks.md."""
+    sizes = QUICK if quick else FULL
+    b = sizes["batch"]
+    batch_servers = _servers(b["speeds"], b["loads"])
+    batch, bound, binding, works = asyncio.run(measure_batch(b["jobs"], batch_servers, b["step_s"], b["policies"]))
+    c = sizes["chains"]
+    chain_servers = _servers(c["speeds"], c["loads"])
+    chain_results, c_bound, c_binding, idle = asyncio.run(
+        measure_chains(c["projects"], chain_servers, c["step_s"], c["policies"], c["idle_probes"])
+    )
+    a = sizes["affinity"]
+    affinity = asyncio.run(measure_affinity(**a))
+    sections = [
+        "## Placement: policies side by side",
+        "",
+        "Every policy gets its own fresh fleet (nats-server, scheduler, api, one `orch sim` + agent per server, all "
+        "real processes on this 2-core machine) and the same work; GPU time is a sleep. Definitions are in "
+        "`bench/bench_placement.py`'s docstring: makespan from the first `JobSubmitted` to the last "
+        "`JobSucceeded`; useful GPU time = time servers spend executing ÷ (servers × makespan).",
+        "",
+        batch_section(batch, bound, binding, works, batch_servers, b["step_s"]),
+        chains_section(chain_results, c_bound, c_binding, idle, c["projects"], chain_servers, c["step_s"]),
+        affinity_section(affinity, a),
+    ]
+    return "\n".join(sections)
+
+
+if __name__ == "__main__":
+    print(run(quick="--quick" in sys.argv))

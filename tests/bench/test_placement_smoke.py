@@ -1,0 +1,63 @@
+"""Smoke run of the placement benchmark: `run(quick=True)` at a tiny size completes and returns its section.
+
+No figure is asserted (speed belongs to `make bench`), only what must hold at any size: every job of every
+policy succeeded, the handoff was measured, and the bound helpers say what they mean.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import bench_placement
+from bench.bench_placement import lower_bound
+
+pytestmark = pytest.mark.timeout(300)
+
+TINY = {
+    "batch": {
+        "jobs": 8,
+        "speeds": (1, 2),
+        "loads": (0.05, 0.1),
+        "step_s": 0.01,
+        "policies": ("smart", "fifo_speed_blind"),
+    },
+    "chains": {
+        "projects": 3,
+        "speeds": (1, 2),
+        "loads": (0.05, 0.1),
+        "step_s": 0.01,
+        "policies": ("smart",),
+        "idle_probes": 2,
+    },
+    "affinity": {
+        "jobs": 4,
+        "servers": 2,
+        "checkpoints": 2,
+        "steps": 2,
+        "step_s": 0.01,
+        "load_s": 0.1,
+        "policies": ("smart", "least_loaded"),
+    },
+}
+
+
+def test_the_lower_bound_is_the_largest_of_total_work_over_speed_the_longest_job_and_the_longest_chain() -> None:
+    assert lower_bound([1.0, 1.0, 2.0], [1.0, 1.0]) == (2.0, "total work ÷ total speed")
+    assert lower_bound([8.0, 1.0], [1.0, 2.0, 3.0]) == (8.0 / 3.0, "longest job")
+    assert lower_bound([1.0, 1.0], [1.0, 1.0], chains_s=[6.0]) == (6.0, "longest chain")
+
+
+def test_the_placement_benchmark_returns_a_section_where_every_job_of_every_policy_succeeded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench_placement, "QUICK", TINY)
+    section = bench_placement.run(quick=True)
+    assert section.startswith("## Placement")
+    assert "### Heterogeneous batch: 8 jobs on 2 servers" in section
+    assert "| `smart` |" in section and "| `fifo_speed_blind` |" in section and "| `least_loaded` |" in section
+    assert section.count("{'succeeded': 8}") == 2, "both batch policies ran every job"
+    assert "{'succeeded': 4}" in section, "the affinity jobs ran"
+    assert "failed" not in section and "cancelled" not in section
+    assert "idle fleet, pinned to another server" in section
+    idle_row = next(line for line in section.splitlines() if "idle fleet" in line)
+    assert idle_row.rstrip(" |").endswith("2"), "both idle handoffs were measured"
