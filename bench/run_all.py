@@ -23,6 +23,7 @@ BENCHMARKS = (
     "bench.bench_eventlog",
     "bench.bench_dispatch",
     "bench.bench_live",
+    "bench.bench_placement",
 )
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
