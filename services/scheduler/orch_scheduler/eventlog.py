@@ -5,8 +5,9 @@ transaction inserts a whole batch through DuckDB's columnar path (numpy columns 
 as int64 microseconds) and reports which records were new. A batch of ids all new is one plain `INSERT` (the
 primary key check is the only dedupe); when the key refuses it, the transaction is rolled back and the batch goes
 again as `INSERT OR IGNORE … RETURNING`, which says which rows were new (a per-row conflict path, about half as
-fast, paid only by batches that carry a duplicate). `pos` is the log's own order (the fold order); `stream_seq`
-is the JetStream sequence.
+fast, paid only by batches that carry a duplicate). The ids of the last ~20,000 appended events are kept in memory,
+so their echoes (decisions coming back through the consumer, redeliveries) are known duplicates before DuckDB is
+asked. `pos` is the log's own order (the fold order); `stream_seq` is the JetStream sequence.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ _SELECT_BATCH = (
 )
 _INSERT_NEW = "INSERT INTO events " + _SELECT_BATCH
 _INSERT_OR_IGNORE = "INSERT OR IGNORE INTO events " + _SELECT_BATCH + " RETURNING event_id"
+_RECENT_IDS = 20_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -113,6 +115,8 @@ class EventLog:
             raise EventLogError(f"cannot open the event log {self.path}: {exc}") from exc
         self._next_pos = int(row[0]) + 1 if row else 1
         self._lock = threading.Lock()
+        self._recent: set[str] = set()  # ids this log appended lately (two generations, see `_remember`)
+        self._older: set[str] = set()
 
     # ------------------------------------------------------------------------------------------- writing
 
@@ -123,30 +127,41 @@ class EventLog:
         first: dict[str, int] = {}
         for i, rec in enumerate(records):
             first.setdefault(rec.event_id, i)
-        unique = [records[i] for i in first.values()]
-        n = len(unique)
         with self._lock:
-            start = self._next_pos
-            columns: dict[str, np.ndarray[Any, Any]] = {
-                "pos": np.arange(start, start + n, dtype=np.int64),
-                "stream_seq": _object_column(r.stream_seq for r in unique),
-                "event_id": _object_column(r.event_id for r in unique),
-                "type": _object_column(r.type for r in unique),
-                "job_id": _object_column(r.job_id for r in unique),
-                "backend_id": _object_column(r.backend_id for r in unique),
-                "project_id": _object_column(r.project_id for r in unique),
-                "subject": _object_column(r.subject for r in unique),
-                "occurred_us": np.fromiter((_micros(r.occurred_at) for r in unique), dtype=np.int64, count=n),
-                "payload": _object_column(r.payload for r in unique),
-            }
-            try:
-                inserted = self._insert(columns)
-            except duckdb.Error as exc:
-                raise EventLogError(f"cannot append {n} events to {self.path}: {exc}") from exc
-            self._next_pos = start + n
-        if inserted is None:
-            return [first[rec.event_id] == i for i, rec in enumerate(records)]
+            recent, older = self._recent, self._older
+            unique = [records[i] for i in first.values() if records[i].event_id not in recent]
+            if older:
+                unique = [r for r in unique if r.event_id not in older]
+            n = len(unique)
+            inserted: set[str] = set()
+            if unique:
+                start = self._next_pos
+                columns: dict[str, np.ndarray[Any, Any]] = {
+                    "pos": np.arange(start, start + n, dtype=np.int64),
+                    "stream_seq": _object_column(r.stream_seq for r in unique),
+                    "event_id": _object_column(r.event_id for r in unique),
+                    "type": _object_column(r.type for r in unique),
+                    "job_id": _object_column(r.job_id for r in unique),
+                    "backend_id": _object_column(r.backend_id for r in unique),
+                    "project_id": _object_column(r.project_id for r in unique),
+                    "subject": _object_column(r.subject for r in unique),
+                    "occurred_us": np.fromiter((_micros(r.occurred_at) for r in unique), dtype=np.int64, count=n),
+                    "payload": _object_column(r.payload for r in unique),
+                }
+                try:
+                    inserted = self._insert(columns) or {r.event_id for r in unique}
+                except duckdb.Error as exc:
+                    raise EventLogError(f"cannot append {n} events to {self.path}: {exc}") from exc
+                self._next_pos = start + n
+                self._remember(inserted)
         return [first[rec.event_id] == i and rec.event_id in inserted for i, rec in enumerate(records)]
+
+    def _remember(self, event_ids: set[str]) -> None:
+        """Keep the ids of the last ~`_RECENT_IDS` appended events: their echoes (decisions coming back through
+        the consumer, redeliveries) are known duplicates without asking DuckDB, so batches stay on the fast path."""
+        self._recent |= event_ids
+        if len(self._recent) > _RECENT_IDS:
+            self._older, self._recent = self._recent, set()
 
     def _insert(self, columns: dict[str, np.ndarray[Any, Any]]) -> set[str] | None:
         """Insert the batch in one transaction: None when every row was new, else the ids that were."""
