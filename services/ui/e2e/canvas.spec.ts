@@ -162,10 +162,14 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("save-back").click();
     await page.getByTestId("edit-internals").waitFor({ state: "detached", timeout: 30_000 });
     expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
-    const submitted = page.waitForRequest((r) => r.url().endsWith("/api/jobs") && r.method() === "POST");
+    const submitted = page.waitForResponse((r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST");
     await showAll(page);
     await page.getByTestId(`run-node-${first}`).click();
-    expect((await submitted).postData()).toContain('"blur_radius":9');
+    const response = await submitted;
+    const body = response.request().postData() ?? "";
+    expect(body).toContain('"blur_radius":9');
+    expect(body).toContain('"images":["3",0]'); // the links survived the round trip through the editor
+    await page.getByTestId(`job-row-${((await response.json()) as { id: string }).id}`).waitFor();
     await waitState(page, first, "succeeded");
   });
 

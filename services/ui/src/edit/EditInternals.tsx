@@ -11,8 +11,13 @@ import type { Parameter } from "../api/types";
 import { useLive } from "../live/LiveProvider";
 import { useWorkspace } from "../project/WorkspaceProvider";
 
+interface GraphNode {
+  inputs?: { name: string; link: number | null }[];
+  connect: (slot: number, target: GraphNode, targetInput: string) => unknown;
+}
+
 interface ComfyApp {
-  graph?: unknown;
+  graph?: { getNodeById: (id: number | string) => GraphNode | null | undefined };
   loadGraphData: (workflow: unknown, clean?: boolean) => Promise<void> | void;
   loadApiJson?: (api: unknown, fileName: string) => Promise<void> | void;
   graphToPrompt: () => Promise<{ workflow: JsonObject; output: JsonObject }>;
@@ -44,6 +49,29 @@ function inputOf(prompt: JsonObject, p: Parameter): unknown {
   return node?.inputs?.[p.input];
 }
 
+/**
+ * Draw the links of an API prompt the editor loaded without them (its API loader can leave nodes unconnected):
+ * every input that is a `[source_id, output_index]` pair and has no link yet gets connected by input name.
+ */
+export function linkApiInputs(app: ComfyApp, prompt: JsonObject): number {
+  const graph = app.graph;
+  if (!graph) return 0;
+  const byId = (id: string) => graph.getNodeById(Number(id)) ?? graph.getNodeById(id) ?? null;
+  let made = 0;
+  for (const [id, raw] of Object.entries(prompt)) {
+    const target = byId(id);
+    const inputs = (raw as { inputs?: Record<string, unknown> } | null)?.inputs ?? {};
+    if (!target) continue;
+    for (const [name, value] of Object.entries(inputs)) {
+      if (!Array.isArray(value) || value.length !== 2 || typeof value[0] !== "string") continue;
+      if (target.inputs?.find((i) => i.name === name)?.link != null) continue;
+      const source = byId(value[0]);
+      if (source && source.connect(Number(value[1]), target, name)) made++;
+    }
+  }
+  return made;
+}
+
 // Plain JSON for the editor: it does not know bigint; the API prompt we get back carries its own numbers.
 const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x)));
 
@@ -65,7 +93,10 @@ export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: ()
       .then(async (a) => {
         if (!alive) return;
         if (node.workflow_ui) await a.loadGraphData(plain(node.workflow_ui), true);
-        else if (a.loadApiJson) await a.loadApiJson(plain(node.workflow_api), `${node.title}.json`);
+        else if (a.loadApiJson) {
+          await a.loadApiJson(plain(node.workflow_api), `${node.title}.json`);
+          linkApiInputs(a, node.workflow_api);
+        }
         else throw new Error("this editor cannot load an API-format workflow");
         setApp(a);
         setStatus("ready");
