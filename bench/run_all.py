@@ -24,6 +24,7 @@ BENCHMARKS = (
     "bench.bench_dispatch",
     "bench.bench_live",
     "bench.bench_placement",
+    "bench.bench_recovery",
 )
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
