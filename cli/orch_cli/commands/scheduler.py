@@ -19,13 +19,13 @@ def scheduler_command(
     from orch_scheduler.main import run
     from orch_scheduler.settings import SchedulerSettings
 
-    overrides = {
+    overrides: dict[str, object] = {
         "nats_url": nats_url,
         "db": db,
         "max_inflight_per_backend": max_inflight_per_backend,
         "log_level": log_level,
     }
-    run(SchedulerSettings(**{k: v for k, v in overrides.items() if v is not None}))
+    run(SchedulerSettings.model_validate({k: v for k, v in overrides.items() if v is not None}))
 
 
 def register(app: typer.Typer) -> None:
