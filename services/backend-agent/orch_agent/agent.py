@@ -231,7 +231,13 @@ class Agent:
             try:
                 await self.js.publish(event.subject, data, headers={"Nats-Msg-Id": event.event_id}, timeout=5.0)
                 return
-            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as exc:
+            except (
+                nats.errors.TimeoutError,
+                nats.errors.NoRespondersError,
+                nats.errors.ConnectionClosedError,
+                nats.errors.ConnectionReconnectingError,
+                nats.js.errors.NoStreamResponseError,  # JetStream not ready yet after a nats-server restart
+            ) as exc:
                 log.warning("publishing %s failed (%s); retrying", event.event_id, exc)
             except nats.js.errors.APIError as exc:
                 log.warning("publishing %s refused (%s); retrying", event.event_id, exc)
