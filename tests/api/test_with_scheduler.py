@@ -80,8 +80,11 @@ async def test_a_submitted_job_is_read_back_from_the_scheduler(
         job_id = (await http.post("/api/jobs", json={"workflow": BASIC})).json()["id"]
         job = await _eventually(lambda: http.get(f"/api/jobs/{job_id}"), lambda r: r.status_code == 200)
         assert job["id"] == job_id and job["state"] in ("queued", "scheduled", "running")
-        listed = await http.get("/api/jobs")
-        assert job_id in [j["id"] for j in listed.json()["jobs"]]
+        # the list is the scheduler's read model: it shows the job as soon as the scheduler has folded it
+        await _eventually(
+            lambda: http.get("/api/jobs"),
+            lambda r: r.status_code == 200 and job_id in [j["id"] for j in r.json()["jobs"]],
+        )
         events = (await http.get(f"/api/jobs/{job_id}/events")).json()
         assert events and "submitted" in json.dumps(events[0])
         assert (await http.get("/api/jobs/does-not-exist")).status_code == 404
@@ -107,7 +110,8 @@ async def test_a_project_round_trips_through_the_event_log(
         )
         assert latest["document"]["view"] == {"zoom": 2}
         versions = await _eventually(
-            lambda: http.get(f"/api/projects/{project_id}/versions"), lambda r: len(r.json()["versions"]) == 2
+            lambda: http.get(f"/api/projects/{project_id}/versions"),
+            lambda r: r.status_code == 200 and len(r.json()["versions"]) == 2,
         )
         assert [v["version"] for v in versions["versions"]] == [1, 2]
         await http.post(f"/api/projects/{project_id}/rename", json={"name": "Renamed"})
