@@ -133,6 +133,10 @@ class Watch:
         return (last - first).total_seconds()
 
 
+def _progress(message: str) -> None:
+    print(f"    [placement] {message}", file=sys.stderr, flush=True)
+
+
 def lower_bound(works_s: Sequence[float], speeds: Sequence[float], chains_s: Sequence[float] = ()) -> tuple[float, str]:
     """The largest of total work ÷ total speed, the longest job and the longest chain (both on the fastest)."""
     fastest = max(speeds)
@@ -331,13 +335,15 @@ async def _one_batch(policy: str, servers: Sequence[Server], step_s: float, work
         per_backend: dict[str, int] = {}
         for _, backend, _ in watch.ended.values():
             per_backend[backend] = per_backend.get(backend, 0) + 1
-        return PolicyResult(
+        result = PolicyResult(
             policy,
             watch.makespan(),
             useful_gpu_share(watch, len(servers)),
             watch.states(),
             {"per_backend": per_backend},
         )
+        _progress(f"{len(works)} jobs, {policy}: makespan {result.makespan_s:.2f} s, per server {per_backend}")
+        return result
 
 
 async def measure_batch(
@@ -516,6 +522,7 @@ async def _one_chains(
                         handoffs.append(delta)
                         if watch.started[b][1] != watch.ended[a][1]:
                             cross.append(delta)
+        _progress(f"{len(plan)} chained projects, {policy}: makespan {watch.makespan():.2f} s")
         return PolicyResult(
             policy,
             watch.makespan(),
