@@ -149,10 +149,11 @@ class EventLog:
                     "payload": _object_column(r.payload for r in unique),
                 }
                 try:
-                    inserted = self._insert(columns) or {r.event_id for r in unique}
+                    known = self._insert(columns)
                 except duckdb.Error as exc:
                     raise EventLogError(f"cannot append {n} events to {self.path}: {exc}") from exc
                 self._next_pos = start + n
+                inserted = {r.event_id for r in unique} if known is None else known
                 self._remember(inserted)
         return [first[rec.event_id] == i and rec.event_id in inserted for i, rec in enumerate(records)]
 
