@@ -105,6 +105,15 @@ def test_a_late_success_of_a_superseded_attempt_wins_while_the_retry_has_not_sta
     assert state.ignored == ignored + 2
 
 
+def test_a_late_success_of_a_lost_attempt_wins_before_its_retry_is_placed():
+    for cut in (-2, -1):  # awaiting the retry decision; retried, waiting to be placed
+        state = fold([*_lost_then_retried_on_b(retry_started=False)[:cut], succeeded("j", "a", attempt=1, t=6)])
+        job = state.jobs["j"]
+        assert job.state == JobState.SUCCEEDED
+        assert [(a.number, a.outcome) for a in job.attempts] == [(1, "succeeded")]
+        assert state.pending_failures == {} and state.queued_count() == 0
+
+
 def test_the_agent_cancelling_a_superseded_attempt_does_not_cancel_the_job():
     state = fold(_lost_then_retried_on_b(retry_started=False)[:-1])  # attempt 2 retried, not yet placed
     apply_all(state, [ev.JobCancelled(job_id="j", attempt=1, occurred_at=at(6))])

@@ -9,8 +9,9 @@ returns it. Rules that keep a job's story straight:
 - decisions are accepted only in the state they answer (JobScheduled for a queued job's next attempt,
   JobRetried for a failed attempt awaiting a decision);
 - a late success of a superseded attempt (declared lost, e.g. its backend was only partitioned, but it finished
-  after all) is accepted while the job's retry has not started: the job succeeds with that attempt's outputs
-  (which are kept for this) and an unstarted retry ends as `superseded` (the service sends it CancelJob). Once
+  after all) is accepted while the job's retry has not started (awaiting its retry decision, queued, or placed
+  but not started): the job succeeds with that attempt's outputs (which are kept for this) and a placed retry
+  ends as `superseded` (the service sends it CancelJob). Once
   the retry has started, or the job is terminal, the late success is recorded and ignored: the invariant is that
   no job succeeds twice, and a retry already running is the one that counts;
 - JobCancelled for a job whose cancellation nobody requested, of anything but its attempt in flight, is the
@@ -201,16 +202,15 @@ def _output_stored(state: SchedulerState, e: ev.JobOutputStored) -> bool:
 
 
 def _superseded(state: SchedulerState, job_id: str, attempt: int) -> Job | None:
-    """The live job when `attempt` is an earlier attempt whose retry has not started, else None."""
+    """The live job when `attempt` is one of its ended (failed) attempts and no later attempt started, else None."""
     job = _live_job(state, job_id)
     if job is None or not job.attempts or job.cancel_requested:
         return None
-    last = job.attempts[-1]
-    if attempt >= last.number or attempt < 1 or last.started_at is not None:
+    if not any(a.number == attempt and a.ended_at is not None for a in job.attempts):
         return None
-    if last.number == attempt + 1 or all(a.started_at is None for a in job.attempts[attempt:]):
-        return job
-    return None
+    if any(a.number > attempt and a.started_at is not None for a in job.attempts):
+        return None
+    return job
 
 
 def _late_success(state: SchedulerState, e: ev.JobSucceeded) -> tuple[Job, Attempt] | None:
