@@ -78,6 +78,7 @@ log = logging.getLogger(__name__)
 HeartbeatStatus = Literal["starting", "ready", "unreachable", "draining"]
 _TERMINAL = (JobAttemptFailed, JobCancelled, JobSucceeded)
 _FINISHED_MEMORY = 1024
+_COMMAND_BATCH = 8  # commands fetched per pull request (handled one after another)
 _STORE_TRIES = 3
 
 
@@ -141,6 +142,7 @@ class Agent:
         self._connected_once = asyncio.Event()
         self._abandoned: set[str] = set()
         self._finished: dict[str, None] = {}
+        self._stored_before_start: int | None = None  # the command stream's last sequence when we subscribed
         self._background: set[asyncio.Task[Any]] = set()
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -405,9 +407,13 @@ class Agent:
         sub = await self.js.pull_subscribe(
             subject, durable=subjects.agent_consumer(self.backend_id), stream=subjects.COMMANDS_STREAM, config=config
         )
+        try:  # commands stored up to here may have reached an earlier incarnation of this agent
+            self._stored_before_start = (await self.js.stream_info(subjects.COMMANDS_STREAM)).state.last_seq
+        except Exception as exc:
+            log.warning("reading the command stream's last sequence failed (every command is checked): %s", exc)
         while not self._stopping.is_set():
             try:
-                messages = await sub.fetch(1, timeout=0.5)
+                messages = await sub.fetch(_COMMAND_BATCH, timeout=0.5)
             except (nats.errors.TimeoutError, TimeoutError):
                 continue
             except nats.errors.ConnectionClosedError:
@@ -434,7 +440,7 @@ class Agent:
             if command.backend_id != self.backend_id:
                 log.error("dropping a command for backend %s", command.backend_id)
             elif isinstance(command, RunJob):
-                await self.run_job(command)
+                await self.run_job(command, check_server=self._maybe_seen_before(msg))
             else:
                 await self.cancel_job(command)
         except asyncio.CancelledError:
@@ -445,6 +451,16 @@ class Agent:
                 await msg.nak(delay=1.0)
             return
         await msg.ack()
+
+    def _maybe_seen_before(self, msg: Msg) -> bool:
+        """Whether the command may already have been submitted: redelivered, or stored before this agent started."""
+        try:
+            meta = msg.metadata
+        except Exception:  # not a JetStream message: nothing is known about it
+            return True
+        if meta.num_delivered > 1 or self._stored_before_start is None:
+            return True
+        return meta.sequence.stream <= self._stored_before_start
 
     def _new_run(self, ref: AttemptRef, prompt: dict[str, Any], previews: bool, expected: float | None) -> _Run:
         if ref.prompt_id in self.runs:
@@ -484,8 +500,12 @@ class Agent:
             )
         )
 
-    async def run_job(self, cmd: RunJob) -> None:
-        """Carry out a `RunJob`: upload inputs, submit, publish `JobStarted` (or the failure)."""
+    async def run_job(self, cmd: RunJob, *, check_server: bool = True) -> None:
+        """Carry out a `RunJob`: upload inputs, submit, publish `JobStarted` (or the failure).
+
+        With `check_server`, ComfyUI is first asked (`/queue`, `/history`) whether the prompt is already there, as
+        it may be for a redelivered command; a first delivery to this incarnation of the agent skips that.
+        """
         if cmd.prompt_id in self.runs or cmd.prompt_id in self._finished:
             log.info("%s already submitted here; nothing to do", cmd.command_id)
             return
@@ -495,21 +515,23 @@ class Agent:
                 cmd, FailureReason.BACKEND_LOST, f"ComfyUI at {self.settings.comfy_url} is unreachable"
             )
             return
-        try:
-            fate = await self.comfy.reconcile(cmd.prompt_id)
-        except ComfyError as exc:
-            await self._fail_now(cmd, FailureReason.BACKEND_LOST, f"ComfyUI did not answer: {exc}")
-            return
+        state = PromptState.LOST
+        if check_server:
+            try:
+                state = (await self.comfy.reconcile(cmd.prompt_id)).state
+            except ComfyError as exc:
+                await self._fail_now(cmd, FailureReason.BACKEND_LOST, f"ComfyUI did not answer: {exc}")
+                return
         if cmd.prompt_id in self.runs:  # adopted from ComfyUI's queue while we were asking
             return
-        if fate.state is not PromptState.LOST:
-            log.info("%s: prompt %s is already %s here; following it", cmd.command_id, cmd.prompt_id, fate.state)
+        if state is not PromptState.LOST:
+            log.info("%s: prompt %s is already %s here; following it", cmd.command_id, cmd.prompt_id, state)
             run = self._new_run(ref, copy.deepcopy(cmd.workflow), cmd.previews, cmd.expected_seconds)
             run.tracker.next_seq = _adopted_seq()
             await self.publish_event(
                 JobStarted(job_id=cmd.job_id, attempt=cmd.attempt, backend_id=self.backend_id, prompt_id=cmd.prompt_id)
             )
-            if fate.state is PromptState.DONE:
+            if state is PromptState.DONE:
                 run.tracker.close()
                 run.queue.put_nowait(Finish(success_seen=False))
             run.started.set()
