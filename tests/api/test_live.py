@@ -138,6 +138,30 @@ async def test_repeated_updates_of_one_slot_keep_only_the_latest() -> None:
     assert first == {"value": 1} and await outbox.next() == {"value": 49}
 
 
+async def test_a_terminal_job_state_leaves_at_once_and_supersedes_the_waiting_progress() -> None:
+    now = [100.0]
+    outbox = Outbox(rate=5, max_pending=50, clock=lambda: now[0])
+    outbox.offer(("progress", "a"), ("job", "a"), {"type": "progress", "job_id": "a", "value": 1})
+    assert (await outbox.next())["value"] == 1
+    outbox.offer(("progress", "a"), ("job", "a"), {"type": "progress", "job_id": "a", "value": 2})
+    outbox.offer(("job", "a"), ("job", "a"), {"type": "job", "job": {"id": "a", "state": "succeeded"}})
+    # the clock stands still: a message held back by the rate limit would never leave
+    done = {"type": "job", "job": {"id": "a", "state": "succeeded"}}
+    assert await asyncio.wait_for(outbox.next(), timeout=10) == done
+    assert len(outbox) == 0 and outbox.coalesced == 1
+
+
+async def test_a_running_job_state_still_waits_for_its_rate_key() -> None:
+    now = [100.0]
+    outbox = Outbox(rate=5, max_pending=50, clock=lambda: now[0])
+    outbox.offer(("progress", "a"), ("job", "a"), {"type": "progress", "job_id": "a", "value": 1})
+    await outbox.next()
+    outbox.offer(("job", "a"), ("job", "a"), {"type": "job", "job": {"id": "a", "state": "running"}})
+    assert outbox._take_due()[0] is None
+    now[0] += 0.2
+    assert (await outbox.next())["job"]["state"] == "running"
+
+
 async def test_previews_reach_live_clients(api: ApiServer, nc: Client) -> None:
     preview = LivePreview(
         job_id="pv1", attempt=1, backend_id="gpu-live", node_id="3", content_type="image/jpeg", data_b64="/9j/AA=="

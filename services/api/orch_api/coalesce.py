@@ -5,8 +5,8 @@ Messages are offered under a slot key (`("progress", job_id)`, `("job", job_id)`
 at most `rate` messages per second leave for one rate key. A slow client therefore never builds an
 unbounded backlog: the outbox holds at most one message per slot, and when there are more than
 `max_pending` slots the oldest droppable ones (progress, previews, metrics) are discarded. Job and backend
-state messages are never discarded: a job's terminal state always reaches the client, at worst
-1/rate seconds later.
+state messages are never discarded. A job's terminal state is never delayed either: it leaves ahead of the
+rate limit, and the progress and previews of its rate key still waiting are dropped (the end supersedes them).
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from orch_common.contracts.rpc import JobState
+
 __all__ = ["DROPPABLE", "Outbox", "OutboxClosed", "OutboxOverflow"]
 
 DROPPABLE = frozenset({"progress", "preview", "metrics"})
 """Message types whose slot may be discarded under pressure (a newer one follows soon)."""
 
 Slot = tuple[str, str]
+
+_TERMINAL_STATES = frozenset(s.value for s in JobState if s.terminal)
 
 
 class OutboxClosed(Exception):
@@ -53,6 +57,7 @@ class Outbox:
         self._last_sent: dict[Slot, float] = {}
         self._wake = asyncio.Event()
         self._closed: BaseException | None = None
+        self._urgent: dict[Slot, None] = {}  # slots holding a terminal job state: they leave without waiting
         self.coalesced = 0
 
     def __len__(self) -> int:
@@ -69,8 +74,18 @@ class Outbox:
             if not made_room and len(self._pending) >= 2 * self.max_pending:
                 self.close(OutboxOverflow(f"more than {2 * self.max_pending} state messages waiting"))
                 return
+        if _is_terminal_job_state(message):
+            self._drop_droppable(rate_key, keep=slot)
+            self._urgent[slot] = None
         self._pending[slot] = (rate_key, message)
         self._wake.set()
+
+    def _drop_droppable(self, rate_key: Slot, *, keep: Slot) -> None:
+        stale = [s for s, (key, _) in self._pending.items() if key == rate_key and s != keep and s[0] in DROPPABLE]
+        for s in stale:
+            del self._pending[s]
+        if stale:
+            self._count(len(stale))
 
     def _make_room(self) -> bool:
         for slot in self._pending:
@@ -96,6 +111,13 @@ class Outbox:
     def _take_due(self) -> tuple[dict[str, Any] | None, float]:
         """The first message whose rate key may send now, else None and the seconds until one may."""
         now = self._clock()
+        while self._urgent:
+            slot = next(iter(self._urgent))
+            del self._urgent[slot]
+            pending = self._pending.pop(slot, None)
+            if pending is not None:
+                self._last_sent[pending[0]] = now
+                return pending[1], 0.0
         wait = math.inf
         for slot, (rate_key, message) in self._pending.items():
             due = self._last_sent.get(rate_key, -math.inf) + self.interval
@@ -123,3 +145,8 @@ class Outbox:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), None if math.isinf(wait) else wait)
+
+
+def _is_terminal_job_state(message: dict[str, Any]) -> bool:
+    job = message.get("job") if message.get("type") == "job" else None
+    return isinstance(job, dict) and job.get("state") in _TERMINAL_STATES
