@@ -61,3 +61,12 @@ def test_the_placement_benchmark_returns_a_section_where_every_job_of_every_poli
     assert "idle fleet, pinned to another server" in section
     idle_row = next(line for line in section.splitlines() if "idle fleet" in line)
     assert idle_row.rstrip(" |").endswith("2"), "both idle handoffs were measured"
+
+
+def test_on_a_fake_clock_every_policy_finishes_the_batch_no_sooner_than_the_lower_bound() -> None:
+    servers = [bench_placement.Server("slow", 0.5, 0.2), bench_placement.Server("fast", 3.0, 0.2)]
+    works = bench_placement.batch_works(40)
+    bound, _ = lower_bound([w.steps * 0.05 for w in works], [s.speed for s in servers])
+    for policy in bench_placement.ALL_POLICIES:
+        makespan = bench_placement.simulate_batch(policy, servers, works, 0.05)
+        assert makespan >= bound * 0.999, policy
