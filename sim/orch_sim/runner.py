@@ -329,7 +329,7 @@ class _PromptRun:
         self.runner.last_node_id = node_id
         self._to_client("executing", {"node": node_id, "display_node": node_id, "prompt_id": self.prompt_id})
         interrupted = self.server.nodes.interrupted_error()
-        current_inputs: dict[str, Any] = {}
+        inputs: dict[str, Any] = {}  # stringified for `current_inputs` only when the node fails
         gpu = self.server.gpu
         if gpu is not None:
             gpu.begin_work()
@@ -348,7 +348,6 @@ class _PromptRun:
             if executor is None:
                 raise NotImplementedError(f"orch sim has no implementation of node class {class_type}")
             inputs = self._resolve_inputs(node_id)
-            current_inputs = {name: [_format_value(value)] for name, value in inputs.items()}
             result = await executor(self._context(node_id, class_type), inputs)
         except (_NodeInterrupted, asyncio.CancelledError):
             raise
@@ -356,6 +355,7 @@ class _PromptRun:
             raise _NodeInterrupted(node_id) from None
         except Exception as exc:
             self._flush()
+            current_inputs = {name: [_format_value(value)] for name, value in inputs.items()}
             raise _NodeFailed(node_id, exc, current_inputs) from exc
         finally:
             if gpu is not None:
