@@ -78,7 +78,6 @@ log = logging.getLogger(__name__)
 HeartbeatStatus = Literal["starting", "ready", "unreachable", "draining"]
 _TERMINAL = (JobAttemptFailed, JobCancelled, JobSucceeded)
 _FINISHED_MEMORY = 1024
-_COMMAND_BATCH = 8  # commands fetched per pull request (handled one after another)
 _STORE_TRIES = 3
 
 
@@ -413,7 +412,9 @@ class Agent:
             log.warning("reading the command stream's last sequence failed (every command is checked): %s", exc)
         while not self._stopping.is_set():
             try:
-                messages = await sub.fetch(_COMMAND_BATCH, timeout=0.5)
+                # One at a time: nats-py's fetch of a larger batch, once it has waited for the first message, holds on
+                # until the batch is full or the timeout ends, which would delay a lone command by up to that timeout.
+                messages = await sub.fetch(1, timeout=0.5)
             except (nats.errors.TimeoutError, TimeoutError):
                 continue
             except nats.errors.ConnectionClosedError:
