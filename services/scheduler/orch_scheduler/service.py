@@ -54,6 +54,7 @@ from orch_scheduler.domain.fold import apply
 from orch_scheduler.domain.state import BackendStatus, SchedulerState
 from orch_scheduler.errors import PoisonMessageError, RpcRequestError
 from orch_scheduler.eventlog import EventLog, LogRecord, record_of
+from orch_scheduler.payloads import SubmittedPayloads
 from orch_scheduler.replay import replay_log
 from orch_scheduler.rpc import RpcHandlers
 from orch_scheduler.settings import SchedulerSettings
@@ -95,6 +96,7 @@ class Scheduler:
         self._act_pending = False
         self._cancels_sent: set[str] = set()
         self._runs_owed: list[ev.JobScheduled] = []  # logged placements whose RunJob is not yet in JetStream
+        self._submitted = SubmittedPayloads()  # recent JobSubmitted payloads: a RunJob needs no log read for them
         self._heartbeats: dict[str, float] = {}  # backend id → monotonic time of its last KV put
         self._deregistered: set[str] = set()
         self._last_seen: dict[str, datetime] = {}
@@ -276,10 +278,12 @@ class Scheduler:
         if self.after_commit is not None:
             await self.after_commit(good)
         superseded: list[CancelJob] = []
-        for event, is_new in zip(parsed, new, strict=True):
+        for event, record, is_new in zip(parsed, records, new, strict=True):
             if is_new and event is not None:
                 before = self.state.applied
                 apply(self.state, event)
+                if isinstance(event, ev.JobSubmitted) and self.state.applied > before:
+                    self._submitted.put(event.job_id, record.payload)
                 if isinstance(event, ev.JobSucceeded) and self.state.applied > before:
                     superseded += self._superseded_retry(event)
         for cancel in superseded:
@@ -347,13 +351,15 @@ class Scheduler:
         """Append published decisions to the log, fold the new ones; the JobScheduled that took effect."""
         new = self.event_log.append([record for _, record in stored])
         scheduled: list[ev.JobScheduled] = []
-        for (event, _), is_new in zip(stored, new, strict=True):
+        for (event, record), is_new in zip(stored, new, strict=True):
             if not is_new:
                 continue
             before = self.state.applied
             apply(self.state, event)
             if isinstance(event, ev.JobScheduled) and self.state.applied > before:
                 scheduled.append(event)
+            elif isinstance(event, ev.JobSubmitted) and self.state.applied > before:  # a project run's next node
+                self._submitted.put(event.job_id, record.payload)
         return scheduled
 
     async def _publish_event(self, event: Any) -> tuple[Any, LogRecord]:
@@ -387,19 +393,43 @@ class Scheduler:
     async def _send_owed_runs(self) -> None:
         """Send RunJob for every logged JobScheduled still owed one; each leaves the list once JetStream has it."""
         while self._runs_owed:
-            owed = self._runs_owed[0]
-            job = self.state.jobs.get(owed.job_id)
-            att = job.in_flight if job is not None else None
-            if att is not None and att.number == owed.attempt and att.prompt_id == owed.prompt_id:
-                await self._send_run_commands([owed])
-            del self._runs_owed[0]
+            owed_now = len(self._runs_owed)
+            live = [owed for owed in self._runs_owed if self._still_owed(owed)]
+            payloads = self._submitted_payloads(live)  # one log read at most for the whole list
+            for _ in range(owed_now):
+                owed = self._runs_owed[0]
+                if self._still_owed(owed):
+                    await self._send_run_commands([owed], payloads)
+                del self._runs_owed[0]
 
-    async def _send_run_commands(self, scheduled: list[ev.JobScheduled]) -> None:
+    def _still_owed(self, owed: ev.JobScheduled) -> bool:
+        job = self.state.jobs.get(owed.job_id)
+        att = job.in_flight if job is not None else None
+        return att is not None and att.number == owed.attempt and att.prompt_id == owed.prompt_id
+
+    def _submitted_payloads(self, scheduled: list[ev.JobScheduled]) -> dict[str, str]:
+        """Job id → its JobSubmitted payload: from the recent ones kept in memory, the others in one log query."""
+        found: dict[str, str] = {}
+        missing: list[str] = []
+        for s in scheduled:
+            payload = self._submitted.get(s.job_id)
+            if payload is None:
+                missing.append(s.job_id)
+            else:
+                found[s.job_id] = payload
+        if missing:
+            logged = self.event_log.payloads_by_id(f"{job_id}:submitted" for job_id in missing)
+            found.update((event_id.removesuffix(":submitted"), payload) for event_id, payload in logged.items())
+        return found
+
+    async def _send_run_commands(
+        self, scheduled: list[ev.JobScheduled], payloads: dict[str, str] | None = None
+    ) -> None:
         if not scheduled:
             return
-        submitted = self.event_log.payloads_by_id(f"{s.job_id}:submitted" for s in scheduled)
+        submitted = payloads if payloads is not None else self._submitted_payloads(scheduled)
         for s in scheduled:
-            payload = submitted.get(f"{s.job_id}:submitted")
+            payload = submitted.get(s.job_id)
             if payload is None:  # pragma: no cover - a job is only known through its JobSubmitted
                 log.error("scheduler: job %s has no JobSubmitted in the log", s.job_id)
                 continue
