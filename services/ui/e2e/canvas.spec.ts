@@ -149,28 +149,33 @@ describe("the canvas against a live fleet", () => {
   it("opens the real ComfyUI editor with the node's workflow and saves it back", async () => {
     const [first] = await nodeIds(page);
     await page.getByTestId(`edit-internals-${first}`).click();
-    await page.getByTestId("editor-status").filter({ hasText: "ready" }).waitFor({ timeout: 90_000 });
-    await page.waitForTimeout(1500);
-    await shoot(page, "edit-internals.png");
-    // change an input inside the real editor, as a user would with its widget
-    const editor = page.frameLocator('[data-testid="editor-frame"]');
-    await editor.locator("body").evaluate(() => {
-      type Widget = { name: string; value: unknown };
-      const app = (window as unknown as { app: { graph: { getNodeById: (id: number) => { widgets: Widget[] } } } }).app;
-      app.graph.getNodeById(2).widgets.find((w) => w.name === "blur_radius")!.value = 9;
-    });
-    await page.getByTestId("save-back").click();
-    await page.getByTestId("edit-internals").waitFor({ state: "detached", timeout: 30_000 });
-    expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
-    const submitted = page.waitForResponse((r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST");
-    await showAll(page);
-    await page.getByTestId(`run-node-${first}`).click();
-    const response = await submitted;
-    const body = response.request().postData() ?? "";
-    expect(body).toContain('"blur_radius":9');
-    expect(body).toContain('"images":["3",0]'); // the links survived the round trip through the editor
-    await page.getByTestId(`job-row-${((await response.json()) as { id: string }).id}`).waitFor();
-    await waitState(page, first, "succeeded");
+    try {
+      await page.getByTestId("editor-status").filter({ hasText: "ready" }).waitFor({ timeout: 90_000 });
+      await page.waitForTimeout(1500);
+      await shoot(page, "edit-internals.png");
+      // change an input inside the real editor, as a user would with its widget
+      const editor = page.frameLocator('[data-testid="editor-frame"]');
+      await editor.locator("body").evaluate(() => {
+        type Widget = { name: string; value: unknown };
+        const app = (window as unknown as { app: { graph: { getNodeById: (id: number) => { widgets: Widget[] } } } }).app;
+        app.graph.getNodeById(2).widgets.find((w) => w.name === "blur_radius")!.value = 9;
+      });
+      await page.getByTestId("save-back").click();
+      await page.getByTestId("edit-internals").waitFor({ state: "detached", timeout: 30_000 });
+      expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
+      const submitted = page.waitForResponse((r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST");
+      await showAll(page);
+      await page.getByTestId(`run-node-${first}`).click();
+      const response = await submitted;
+      const body = response.request().postData() ?? "";
+      expect(body).toContain('"blur_radius":9');
+      expect(body).toContain('"images":["3",0]'); // the links survived the round trip through the editor
+      await page.getByTestId(`job-row-${((await response.json()) as { id: string }).id}`).waitFor();
+      await waitState(page, first, "succeeded");
+    } finally {
+      // never leave the editor over the canvas for the specs that follow
+      if (await page.getByTestId("edit-internals").count()) await page.getByText("Close", { exact: true }).click();
+    }
   });
 
   it("adds a workflow dropped onto the canvas where it was dropped", async () => {
@@ -270,12 +275,13 @@ describe("the canvas against a live fleet", () => {
 
   it("starts a new project and opens the previous one again", async () => {
     const ids = (await nodeIds(page)).sort();
+    await page.getByTestId("project-name").fill("e2e reopen");
+    await page.getByTestId("project-name").press("Enter");
     await page.getByTestId("save-status").filter({ hasText: /^saved$/ }).waitFor({ timeout: 20_000 });
     await page.getByText("New", { exact: true }).click();
     await page.locator('[data-testid^="workflow-node-"]').first().waitFor({ state: "detached" });
     await page.getByText("Open…").click();
-    await page.getByTestId("project-list").locator("button").first().waitFor();
-    await page.getByTestId("project-list").locator("button").first().click();
+    await page.getByTestId("project-list").getByText("e2e reopen").first().click();
     await page.locator('[data-testid^="workflow-node-"]').nth(ids.length - 1).waitFor({ timeout: 30_000 });
     expect((await nodeIds(page)).sort()).toEqual(ids);
   });

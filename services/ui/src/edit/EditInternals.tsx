@@ -72,6 +72,14 @@ export function linkApiInputs(app: ComfyApp, prompt: JsonObject): number {
   return made;
 }
 
+/** Whether the editor's graph has the nodes of the workflow we loaded (and not, say, its default graph). */
+function holdsWorkflow(app: ComfyApp, ui: JsonObject | null, api: JsonObject): boolean {
+  const graph = app.graph;
+  if (!graph) return false;
+  const ids = ui && Array.isArray(ui.nodes) ? (ui.nodes as { id?: unknown }[]).map((n) => String(n.id)) : Object.keys(api);
+  return ids.length > 0 && ids.every((id) => Boolean(graph.getNodeById(Number(id)) ?? graph.getNodeById(id)));
+}
+
 // Plain JSON for the editor: it does not know bigint; the API prompt we get back carries its own numbers.
 const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x)));
 
@@ -92,12 +100,17 @@ export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: ()
     waitForComfyApp(() => frameRef.current?.contentWindow as Frame | null)
       .then(async (a) => {
         if (!alive) return;
-        if (node.workflow_ui) await a.loadGraphData(plain(node.workflow_ui), true);
-        else if (a.loadApiJson) {
-          await a.loadApiJson(plain(node.workflow_api), `${node.title}.json`);
-          linkApiInputs(a, node.workflow_api);
+        if (!node.workflow_ui && !a.loadApiJson) throw new Error("this editor cannot load an API-format workflow");
+        // A freshly started editor may still restore its own last workflow over ours: load until ours stays.
+        for (let attempt = 0; attempt < 6 && alive; attempt++) {
+          if (node.workflow_ui) await a.loadGraphData(plain(node.workflow_ui), true);
+          else {
+            await a.loadApiJson!(plain(node.workflow_api), `${node.title}.json`);
+            linkApiInputs(a, node.workflow_api);
+          }
+          await new Promise((r) => setTimeout(r, 700));
+          if (holdsWorkflow(a, node.workflow_ui, node.workflow_api)) break;
         }
-        else throw new Error("this editor cannot load an API-format workflow");
         setApp(a);
         setStatus("ready");
       })
