@@ -2,7 +2,7 @@
 
 One batch at a time, in this order (a message is acked only after its commit):
 
-    fetch ≤ batch_size from the durable consumer
+    fetch ≤ batch_size from the durable consumer (through `BatchPuller`)
       → parse (a poison message is termed and logged, never retried)
       → append to the DuckDB log in one transaction (commit)       → `after_commit` hook (tests)
       → fold the events the log reported as new
@@ -55,6 +55,7 @@ from orch_scheduler.domain.state import BackendStatus, SchedulerState
 from orch_scheduler.errors import PoisonMessageError, RpcRequestError
 from orch_scheduler.eventlog import EventLog, LogRecord, record_of
 from orch_scheduler.payloads import SubmittedPayloads
+from orch_scheduler.puller import BatchPuller
 from orch_scheduler.replay import replay_log
 from orch_scheduler.rpc import RpcHandlers
 from orch_scheduler.settings import SchedulerSettings
@@ -89,6 +90,7 @@ class Scheduler:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
+        self._puller: BatchPuller | None = None
         self._rpc_subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
@@ -143,6 +145,9 @@ class Scheduler:
                 max_deliver=-1,
             ),
         )
+        # batches come through our own puller (nats-py's fetch costs a task and a timer per message)
+        self._puller = BatchPuller(self._nc, subjects.EVENTS_STREAM, subjects.SCHEDULER_CONSUMER)
+        await self._puller.start()
         for verb in self.rpc.verbs:
             self._rpc_subs.append(
                 await self._nc.subscribe(
@@ -178,6 +183,9 @@ class Scheduler:
             task.cancel()
         await _settle(self._tasks[1:])
         self._tasks = []
+        if self._puller is not None:
+            await self._puller.close()  # what it holds unhandled is nak'd: redelivered at once, not after ack_wait
+            self._puller = None
         await self._close_nats()
         if self._log is not None:
             self._log.close()
@@ -220,12 +228,10 @@ class Scheduler:
     # ------------------------------------------------------------------------------------------ consuming
 
     async def _consume(self) -> None:
-        assert self._sub is not None
+        assert self._puller is not None
         while not self._stopping.is_set():
             try:
-                msgs = await self._sub.fetch(self.settings.batch_size, timeout=self._fetch_wait())
-            except TimeoutError:
-                msgs = []
+                msgs = await self._puller.fetch(self.settings.batch_size, self._fetch_wait())
             except Exception as exc:  # connection trouble: the client reconnects, we retry
                 if self._stopping.is_set():
                     return
