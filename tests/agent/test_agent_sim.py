@@ -233,6 +233,26 @@ async def test_a_redelivered_command_does_not_submit_twice(nats_server: NatsServ
                 assert events[-1].type == "job.succeeded"
 
 
+async def test_a_first_delivery_is_submitted_without_asking_comfyui_whether_it_already_ran(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-first") as agent:
+            asked: list[str] = []
+            reconcile = agent.comfy.reconcile
+
+            async def spy(prompt_id: str):  # a real client, its calls recorded
+                asked.append(prompt_id)
+                return await reconcile(prompt_id)
+
+            agent.comfy.reconcile = spy  # type: ignore[method-assign]
+            command = run_command("b-first", basic())
+            await send(nc, command)
+            events = await job_events(nc, command.job_id, ended)
+            assert events[-1].type == "job.succeeded"
+            assert asked == []
+
+
 async def test_no_progress_for_twice_the_expected_time_is_a_hang(nats_server: NatsServer, tmp_path: Path) -> None:
     with start_sim(tmp_path, hang_at_node="3") as sim:
         async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-hang"):
