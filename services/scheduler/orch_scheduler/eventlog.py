@@ -88,16 +88,17 @@ def record_of(
 ) -> LogRecord:
     """The log row of a parsed event model (its payload is `payload` when given, else the model's JSON; its
     subject is `subject` when given, e.g. the one it was delivered on, else the event's own)."""
+    fields = event.__dict__  # a model's fields; a kind without one of the routing columns leaves it None
     return LogRecord(
         event_id=event.event_id,
-        type=event.type,
+        type=fields["type"],
         payload=payload if payload is not None else event.model_dump_json(),
         stream_seq=stream_seq,
-        job_id=getattr(event, "job_id", None),
-        backend_id=getattr(event, "backend_id", None),
-        project_id=getattr(event, "project_id", None),
+        job_id=fields.get("job_id"),
+        backend_id=fields.get("backend_id"),
+        project_id=fields.get("project_id"),
         subject=subject if subject is not None else event.subject,
-        occurred_at=event.occurred_at,
+        occurred_at=fields.get("occurred_at"),
     )
 
 
