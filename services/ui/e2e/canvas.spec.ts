@@ -151,10 +151,12 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId(`edit-internals-${first}`).click();
     try {
       await page.getByTestId("editor-status").filter({ hasText: "ready" }).waitFor({ timeout: 90_000 });
+      const editor = page.frameLocator('[data-testid="editor-frame"]');
       await page.waitForTimeout(1500);
+      await editor.locator("body").press("Escape"); // a first visit opens the editor's template gallery
+      await page.waitForTimeout(500);
       await shoot(page, "edit-internals.png");
       // change an input inside the real editor, as a user would with its widget
-      const editor = page.frameLocator('[data-testid="editor-frame"]');
       await editor.locator("body").evaluate(() => {
         type Widget = { name: string; value: unknown };
         const app = (window as unknown as { app: { graph: { getNodeById: (id: number) => { widgets: Widget[] } } } }).app;
