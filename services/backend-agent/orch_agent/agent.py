@@ -776,31 +776,44 @@ class Agent:
     def _declare_unreachable(self, silent_for: float) -> None:
         self._unreachable = True
         log.warning("ComfyUI at %s unreachable for %.1fs", self.settings.comfy_url, silent_for)
+        failures: list[tuple[_Run, Publish]] = []
         for run in list(self.runs.values()):
             if run.tracker.done:
                 continue
             run.tracker.close()
             self._abandoned.add(run.prompt_id)
-            run.queue.put_nowait(
-                Publish(
-                    run.tracker.failed(
-                        FailureReason.BACKEND_LOST,
-                        f"ComfyUI at {self.settings.comfy_url} unreachable for more than "
-                        f"{self.settings.unreachable_after_s:g}s",
-                    )
+            failures.append(
+                (
+                    run,
+                    Publish(
+                        run.tracker.failed(
+                            FailureReason.BACKEND_LOST,
+                            f"ComfyUI at {self.settings.comfy_url} unreachable for more than "
+                            f"{self.settings.unreachable_after_s:g}s",
+                        )
+                    ),
                 )
             )
         # No new work while ComfyUI is away: the scheduler stops placing here and retries elsewhere. The agent
         # goes on as a fresh instance, registered (so schedulable again) once ComfyUI answers.
+        lost = None
         if self.registration is not None:
             lost = BackendLost(
                 backend_id=self.backend_id,
                 agent_instance=self.instance,
                 reason=f"ComfyUI at {self.settings.comfy_url} unreachable for {silent_for:.1f}s",
             )
-            self._spawn(self.publish_event(lost))
             self.instance = uuid.uuid4().hex
             self.registration = None
+        self._spawn(self._report_unreachable(lost, failures))
+
+    async def _report_unreachable(self, lost: BackendLost | None, failures: list[tuple[_Run, Publish]]) -> None:
+        """BackendLost first, then the attempts' failures: were the failures first, the scheduler could place their
+        retries here again before it knew, and each would fail at once, using up the job's attempts."""
+        if lost is not None:
+            await self.publish_event(lost)
+        for run, failure in failures:
+            run.queue.put_nowait(failure)
 
     def _detect_hangs(self, now: float) -> None:
         for run in list(self.runs.values()):
