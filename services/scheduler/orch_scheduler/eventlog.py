@@ -110,6 +110,7 @@ class EventLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = duckdb.connect(str(self.path))
+            self._con.execute("SET enable_progress_bar = false")  # a long replay read must not draw on stdout
             self._con.execute(_SCHEMA)
             row = self._con.execute("SELECT coalesce(max(pos), 0) FROM events").fetchone()
         except (duckdb.Error, OSError) as exc:
