@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -157,6 +158,7 @@ class Scheduler:
         await self._nc.flush()  # the server knows the RPC subscriptions before start() returns
         self._started_at = time.monotonic()
         async with self._lock:
+            await self._catch_up()
             self._owe_unstarted_runs()
             await self._act()
         self._tasks = [
@@ -302,6 +304,38 @@ class Scheduler:
             with contextlib.suppress(Exception):
                 await msg.ack()
         self.batches += 1
+
+    async def _catch_up(self) -> None:
+        """Log and fold, in stream order, what a previous instance was delivered but never acked (it crashed).
+
+        JetStream would redeliver those only after `ack_wait`, behind newer events: a JobSucceeded would then be
+        folded before the JobOutputStored it follows, and the job would stay succeeded without its outputs. The
+        later redelivery finds them logged (nothing new) and is simply acked.
+        """
+        assert self._js is not None
+        info = await self._js.consumer_info(subjects.EVENTS_STREAM, subjects.SCHEDULER_CONSUMER)
+        first = (info.ack_floor.stream_seq or 0) + 1 if info.ack_floor else 1
+        last = (info.delivered.stream_seq or 0) if info.delivered else 0
+        parsed: list[Any] = []
+        records: list[LogRecord] = []
+        for seq in range(first, last + 1):
+            try:
+                raw = await self._js.get_msg(subjects.EVENTS_STREAM, seq=seq)
+            except nats.js.errors.NotFoundError:
+                continue
+            try:
+                event, record = _parse_event_bytes(raw.data or b"", raw.headers, raw.subject or "", seq)
+            except PoisonMessageError:
+                continue  # the consumer terms it when it comes back
+            parsed.append(event)
+            records.append(record)
+        if not records:
+            return
+        new = await asyncio.to_thread(self.event_log.append, records)
+        for event, is_new in zip(parsed, new, strict=True):
+            if is_new and event is not None:
+                apply(self.state, event)
+        log.info("scheduler: caught up %d unacked events of the previous run (%d new)", len(records), sum(new))
 
     # --------------------------------------------------------------------------------------------- acting
 
@@ -597,22 +631,27 @@ async def _settle(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None
 
 def _parse_message(msg: Msg) -> tuple[Any, LogRecord]:
     """The event of a stream message and its log row; the event is None for a well-formed kind we do not fold."""
-    seq = _stream_seq(msg.reply) if msg.reply else None
+    return _parse_event_bytes(msg.data, msg.headers, msg.subject, _stream_seq(msg.reply) if msg.reply else None)
+
+
+def _parse_event_bytes(
+    payload: bytes, headers: dict[str, str] | None, subject: str, seq: int | None
+) -> tuple[Any, LogRecord]:
     try:
-        event = ev.parse_event(msg.data)
+        event = ev.parse_event(payload)
     except ValidationError as exc:
-        msg_id = (msg.headers or {}).get(Header.MSG_ID.value)
+        msg_id = (headers or {}).get(Header.MSG_ID.value)
         try:
-            data = json.loads(msg.data)
+            data = json.loads(payload)
         except ValueError:
-            raise PoisonMessageError(f"not JSON: {msg.data[:80]!r}") from exc
+            raise PoisonMessageError(f"not JSON: {payload[:80]!r}") from exc
         if not (msg_id and isinstance(data, dict) and isinstance(data.get("type"), str)):
             raise PoisonMessageError(f"not an event: {exc.errors(include_url=False)[:3]}") from exc
         # A kind of event the scheduler does not fold (e.g. project runs): logged, not folded.
         return None, LogRecord(
-            event_id=msg_id, type=data["type"], payload=msg.data.decode(), stream_seq=seq, subject=msg.subject
+            event_id=msg_id, type=data["type"], payload=payload.decode(), stream_seq=seq, subject=subject
         )
-    return event, record_of(event, stream_seq=seq, payload=msg.data.decode(), subject=msg.subject)
+    return event, record_of(event, stream_seq=seq, payload=payload.decode(), subject=subject)
 
 
 def _stream_seq(reply: str) -> int:
