@@ -70,3 +70,15 @@ async def test_messages_buffered_at_close_go_to_the_next_puller_at_once(nc):
         assert sorted(rest) == list(range(len(got), 50))
     finally:
         await second.close()
+
+
+async def test_a_refused_pull_hands_out_nothing_and_says_why(nc, caplog):
+    await nc.jetstream().add_stream(name=STREAM, subjects=["pulltest.>"])
+    puller = BatchPuller(nc, STREAM, "no-such-consumer")
+    await puller.start()
+    try:
+        assert await puller.fetch(10, 0.2) == []
+        assert await puller.fetch(10, 0.2) == []  # backs off first, then asks again
+    finally:
+        await puller.close()
+    assert any("pull request refused" in r.getMessage() for r in caplog.records)

@@ -12,7 +12,9 @@ subscription callback appends each message to a buffer:
 
 A request stays open until the server delivered its `batch` messages, said it expired (408) or refused it (a 4xx
 status); its remaining messages land in the buffer for the next fetch, so the server fills the next batch while the
-caller commits this one. A request whose expiry passed unanswered (e.g. a reconnect lost it) counts as closed.
+caller commits this one. A request whose expiry passed unanswered (e.g. a reconnect lost it) counts as closed. A
+refusal other than "no messages" or "expired" (e.g. the consumer is gone) is logged and the next fetch backs off
+for `_REFUSED_BACKOFF_S` first, so a caller that loops on `fetch` does not spin.
 `close()` unsubscribes and naks whatever is buffered, so nothing delivered waits for its ack timeout.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 
 from nats.aio.client import Client
@@ -29,7 +32,12 @@ from nats.aio.subscription import Subscription
 
 __all__ = ["BatchPuller"]
 
+log = logging.getLogger(__name__)
+
 _STATUS = "Status"
+_DESCRIPTION = "Description"
+_QUIET_STATUSES = frozenset({"404", "408"})  # no messages now / the request expired: the ordinary ends
+_REFUSED_BACKOFF_S = 0.5
 _EXPIRY_GRACE_S = 1.0  # an open request unanswered this long after its expiry was lost
 
 
@@ -45,6 +53,7 @@ class BatchPuller:
         self._arrived = asyncio.Event()
         self._owed = 0  # messages the open request may still deliver (0: no request open)
         self._open_until = 0.0  # monotonic time after which the open request counts as lost
+        self._refused = False  # the last request was refused (a 4xx other than 404/408): back off once
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
@@ -52,6 +61,9 @@ class BatchPuller:
     async def fetch(self, batch: int, wait: float) -> list[Msg]:
         """Up to `batch` messages; [] when none came within `wait` seconds."""
         if not self._buffer:
+            if self._refused:
+                self._refused = False
+                await asyncio.sleep(max(wait, _REFUSED_BACKOFF_S))
             if self._owed and time.monotonic() > self._open_until:
                 self._owed = 0
             if not self._owed:
@@ -96,5 +108,9 @@ class BatchPuller:
                 self._owed -= 1
             self._arrived.set()
         elif status != "100":  # not a heartbeat: 404/408 (nothing more), 409 (refused) close the request
+            if status not in _QUIET_STATUSES:
+                self._refused = True
+                description = msg.headers.get(_DESCRIPTION, "") if msg.headers else ""
+                log.warning("pull request refused: %s %s", status, description)
             self._owed = 0
             self._arrived.set()
