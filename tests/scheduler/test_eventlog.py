@@ -56,3 +56,17 @@ def test_the_row_by_row_path_has_the_same_semantics_as_the_bulk_path(tmp_path):
     assert log.append([record_of(b), record_of(submitted("c"))]) == [False, True]
     assert log.count() == 3
     log.close()
+
+
+def test_a_batch_of_only_logged_ids_after_reopening_reports_nothing_new(tmp_path):
+    """After a restart the remembered ids are gone: the database's key must still tell every row is a duplicate."""
+    path = tmp_path / "events.duckdb"
+    log = EventLog(path)
+    events = [submitted("a"), submitted("b"), scheduled("a", "gpu-a")]
+    assert log.append([record_of(e) for e in events]) == [True, True, True]
+    log.close()
+    log = EventLog(path)
+    assert log.append([record_of(e) for e in events]) == [False, False, False]
+    assert log.append([record_of(events[0]), record_of(submitted("c"))]) == [False, True]
+    assert log.count() == 4
+    log.close()
