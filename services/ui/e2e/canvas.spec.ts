@@ -49,6 +49,44 @@ async function waitState(p: Page, nodeId: string, state: string | RegExp, timeou
     throw new Error(`node ${nodeId} is ${now}, not ${String(state)}: ${String(e)}\njob log: ${log}`);
   }
 }
+const isRunStart = (r: { url(): string; request(): { method(): string } }) =>
+  /\/api\/projects\/[^/]+\/runs$/.test(r.url()) && r.request().method() === "POST";
+const runIdOf = async (r: { json(): Promise<unknown> }) => ((await r.json()) as { run_id: string }).run_id;
+
+/** The first job a run made for a canvas node (item 0), once the scheduler has planned it. */
+async function runJob(p: Page, runId: string, nodeId: string): Promise<string> {
+  let jobId = "";
+  await expect
+    .poll(
+      async () => {
+        const r = await p.request.get(`${stack.url}/api/runs/${runId}`);
+        if (!r.ok()) return "";
+        const view = (await r.json()) as { items?: { nodes: Record<string, { jobs: string[] }> }[] };
+        jobId = view.items?.[0]?.nodes?.[nodeId]?.jobs?.[0] ?? "";
+        return jobId;
+      },
+      { timeout: 60_000, interval: 250 },
+    )
+    .not.toBe("");
+  return jobId;
+}
+
+/** The raw text of a job's recorded events (its submission carries the prompt it ran, big integers verbatim). */
+async function jobEventsText(p: Page, jobId: string): Promise<string> {
+  let text = "";
+  await expect
+    .poll(
+      async () => {
+        const r = await p.request.get(`${stack.url}/api/jobs/${jobId}/events`);
+        text = r.ok() ? await r.text() : "";
+        return text.includes("job.submitted");
+      },
+      { timeout: 30_000, interval: 250 },
+    )
+    .toBe(true);
+  return text;
+}
+
 const shoot = async (p: Page, name: string) => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await p.screenshot({ path: join(SCREENSHOTS, name) });
@@ -118,6 +156,31 @@ describe("the canvas against a live fleet", () => {
     expect(natural).toBe(128); // the scaled copy of the upstream image
   });
 
+  it("sweeps a workflow over two widths twice from its ×N dialog and lists the run's items with their outputs", async () => {
+    const [first] = await nodeIds(page);
+    await showAll(page);
+    await page.getByTestId(`sweep-node-${first}`).click();
+    const dialog = page.getByTestId("sweep-dialog");
+    await dialog.getByTestId("sweep-repeat").fill("2");
+    await dialog.getByTestId("sweep-add-axis").selectOption({ label: "api_basic · Width" });
+    await dialog.getByTestId("sweep-values-0").fill("64, 96");
+    await dialog.getByTestId("sweep-count").filter({ hasText: "4 items" }).waitFor();
+    const started = page.waitForResponse(isRunStart);
+    await dialog.getByTestId("sweep-start").click();
+    const runId = await runIdOf(await started);
+    await page.getByTestId("toggle-runs").click();
+    const run = page.getByTestId(`run-${runId}`);
+    await run.waitFor({ timeout: 30_000 });
+    await page.getByTestId(`run-state-${runId}`).filter({ hasText: "succeeded" }).waitFor({ timeout: 90_000 });
+    await run.locator("button.link").first().click();
+    await page.getByTestId(`run-item-${runId}-3`).waitFor();
+    expect(await run.locator("tr").count()).toBe(4);
+    await run.locator("img.run-thumb").nth(3).waitFor();
+    expect(await page.getByTestId(`run-item-${runId}-0`).textContent()).toContain("=64");
+    await shoot(page, "runs-panel.png");
+    await page.getByTestId("toggle-log").click();
+  });
+
   it("renames with F2, duplicates with Ctrl+D and deletes with Delete", async () => {
     const [first] = await nodeIds(page);
     await page.getByTestId(`node-title-${first}`).click();
@@ -152,9 +215,9 @@ describe("the canvas against a live fleet", () => {
     try {
       await page.getByTestId("editor-status").filter({ hasText: "ready" }).waitFor({ timeout: 90_000 });
       const editor = page.frameLocator('[data-testid="editor-frame"]');
-      await page.waitForTimeout(1500);
-      await editor.locator("body").press("Escape"); // a first visit opens the editor's template gallery
-      await page.waitForTimeout(500);
+      // the editor's first-visit template gallery stays closed (Comfy.TutorialCompleted is set before loading)
+      await editor.locator(".comfy-menu, .comfyui-body-top, canvas").first().waitFor();
+      expect(await editor.getByText("Get Started with a Template").count()).toBe(0);
       await shoot(page, "edit-internals.png");
       // change an input inside the real editor, as a user would with its widget
       await editor.locator("body").evaluate(() => {
@@ -165,14 +228,14 @@ describe("the canvas against a live fleet", () => {
       await page.getByTestId("save-back").click();
       await page.getByTestId("edit-internals").waitFor({ state: "detached", timeout: 30_000 });
       expect(await page.getByTestId(`workflow-node-${first}`).count()).toBe(1);
-      const submitted = page.waitForResponse((r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST");
+      const started = page.waitForResponse(isRunStart);
       await showAll(page);
       await page.getByTestId(`run-node-${first}`).click();
-      const response = await submitted;
-      const body = response.request().postData() ?? "";
+      const jobId = await runJob(page, await runIdOf(await started), first);
+      const body = (await jobEventsText(page, jobId)).replace(/\s/g, "");
       expect(body).toContain('"blur_radius":9');
       expect(body).toContain('"images":["3",0]'); // the links survived the round trip through the editor
-      await page.getByTestId(`job-row-${((await response.json()) as { id: string }).id}`).waitFor();
+      await page.getByTestId(`job-row-${jobId}`).waitFor();
       await waitState(page, first, "succeeded");
     } finally {
       // never leave the editor over the canvas for the specs that follow
@@ -255,9 +318,10 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("picker-apply").click();
     await node.getByTestId("param-2.blur_radius").waitFor();
     await node.getByTestId("param-2.blur_radius").fill("7");
-    const submitted = page.waitForRequest((r) => r.url().endsWith("/api/jobs") && r.method() === "POST");
+    const started = page.waitForResponse(isRunStart);
     await page.getByTestId(`run-node-${added}`).click();
-    expect((await submitted).postData()).toContain('"blur_radius":7');
+    const jobId = await runJob(page, await runIdOf(await started), added);
+    expect((await jobEventsText(page, jobId)).replace(/\s/g, "")).toContain('"blur_radius":7');
     await page.getByTestId(`node-title-${added}`).click();
     await page.keyboard.press("Delete");
   });
@@ -297,10 +361,10 @@ describe("the canvas against a live fleet", () => {
     await showAll(page);
     const seed = page.getByTestId(`workflow-node-${added}`).getByTestId("param-3.seed");
     await seed.fill(big);
-    const submitted = page.waitForRequest((r) => r.url().endsWith("/api/jobs") && r.method() === "POST");
+    const started = page.waitForResponse(isRunStart);
     await page.getByTestId(`run-node-${added}`).click();
-    const body = (await submitted).postData() ?? "";
-    expect(body).toContain(`"seed":${big}`);
+    const jobId = await runJob(page, await runIdOf(await started), added);
+    expect((await jobEventsText(page, jobId)).replace(/\s/g, "")).toContain(`"seed":${big}`);
     await waitState(page, added, /queued|scheduled|running|succeeded/);
     await page.getByTestId("save-status").filter({ hasText: /^saved$/ }).waitFor({ timeout: 20_000 });
     await page.reload();
@@ -316,9 +380,10 @@ describe("the canvas against a live fleet", () => {
     const added = (await nodeIds(page)).find((id) => !before.has(id))!;
     await showAll(page);
     await page.getByTestId(`workflow-node-${added}`).getByTestId("param-3.steps").fill("5000");
-    const submitted = page.waitForResponse((r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST");
+    const started = page.waitForResponse(isRunStart);
     await page.getByTestId(`run-node-${added}`).click();
-    const jobId = ((await (await submitted).json()) as { id: string }).id;
+    const runId = await runIdOf(await started);
+    const jobId = await runJob(page, runId, added);
     try {
       await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 60_000 });
       const progress = Number(await page.getByTestId(`node-progress-${added}`).getAttribute("value"));
@@ -333,7 +398,7 @@ describe("the canvas against a live fleet", () => {
       await page.getByTestId(`cancel-${jobId}`).click();
       await waitState(page, added, "cancelled", 60_000);
     } finally {
-      await page.request.post(`${stack.url}/api/jobs/${jobId}/cancel`).catch(() => undefined); // never leave it running
+      await page.request.post(`${stack.url}/api/runs/${runId}/cancel`).catch(() => undefined); // never leave it running
     }
     await page.getByTestId(`node-title-${added}`).click();
     await page.keyboard.press("Delete");

@@ -7,6 +7,7 @@
  */
 import { parseJson, stringifyJson, type JsonObject, type JsonValue } from "./rawJson";
 import { fallbackInspection } from "./inspectFallback";
+import { documentFromWire, documentToWire } from "../project/exposed";
 import type {
   Backend,
   InputPort,
@@ -17,7 +18,9 @@ import type {
   ProjectDocument,
   ProjectSummary,
   ProjectVersion,
+  RunView,
   SavedWorkflow,
+  Sweep,
   TemplateEntry,
 } from "./types";
 
@@ -124,23 +127,24 @@ export const api = {
     request<ProjectSummary[] | { projects: ProjectSummary[] }>("GET", "/api/projects").then((r) =>
       Array.isArray(r) ? r : r.projects,
     ),
-  createProject: (doc: ProjectDocument) => request<{ id: string; version?: number }>("POST", "/api/projects", doc),
+  createProject: (doc: ProjectDocument) =>
+    request<{ id: string; version?: number }>("POST", "/api/projects", documentToWire(doc)),
   /** The latest document and its version number (0 when the server does not say). */
   projectWithVersion: (id: string) =>
     request<ProjectDocument | { document: ProjectDocument; version?: number }>("GET", `/api/projects/${enc(id)}`).then(
-      (r) => ("document" in r ? { doc: r.document, version: r.version ?? 0 } : { doc: r, version: 0 }),
+      (r) => ("document" in r ? { doc: documentFromWire(r.document), version: r.version ?? 0 } : { doc: documentFromWire(r), version: 0 }),
     ),
   project: (id: string) =>
     request<ProjectDocument | { document: ProjectDocument }>("GET", `/api/projects/${enc(id)}`).then((r) =>
-      "document" in r ? r.document : r,
+      documentFromWire("document" in r ? r.document : r),
     ),
   /** One saved version's document (`?version=N`). */
   projectVersion: (id: string, n: number) =>
     request<ProjectDocument | { document: ProjectDocument }>("GET", `/api/projects/${enc(id)}?version=${n}`).then((r) =>
-      "document" in r ? r.document : r,
+      documentFromWire("document" in r ? r.document : r),
     ),
   saveProject: (id: string, doc: ProjectDocument) =>
-    request<{ id: string; version?: number }>("PUT", `/api/projects/${enc(id)}`, doc),
+    request<{ id: string; version?: number }>("PUT", `/api/projects/${enc(id)}`, documentToWire(doc)),
   projectVersions: (id: string) =>
     request<ProjectVersion[] | { versions: ProjectVersion[] }>("GET", `/api/projects/${enc(id)}/versions`).then(
       (r) => (Array.isArray(r) ? r : r.versions),
@@ -148,6 +152,15 @@ export const api = {
   restoreProjectVersion: (id: string, n: number) =>
     request<{ id: string; version?: number }>("POST", `/api/projects/${enc(id)}/versions/${n}/restore`),
   renameProject: (id: string, name: string) => request("POST", `/api/projects/${enc(id)}/rename`, { name }),
+
+  /** Start a run of a saved project: the scheduler chains its nodes and expands the sweep into items. */
+  startRun: (projectId: string, body: { nodes?: string[]; sweep?: Sweep; version?: number }) =>
+    request<{ run_id: string; items?: number }>("POST", `/api/projects/${enc(projectId)}/runs`, body),
+  run: (runId: string) => request<RunView>("GET", `/api/runs/${enc(runId)}`),
+  projectRuns: (projectId: string) =>
+    request<{ runs: RunView[] }>("GET", `/api/projects/${enc(projectId)}/runs`).then((r) => r.runs),
+  retryRunItem: (runId: string, item: number) => request("POST", `/api/runs/${enc(runId)}/items/${item}/retry`),
+  cancelRun: (runId: string) => request("POST", `/api/runs/${enc(runId)}/cancel`),
 
   /** Saved workflows in a server's user storage (ComfyUI `/api/userdata?dir=workflows`). */
   savedWorkflows: async (backend: string): Promise<SavedWorkflow[]> => {

@@ -238,3 +238,54 @@ export interface TemplateEntry {
   title: string;
   description?: string;
 }
+
+/** One axis of a sweep: an exposed parameter id of a node (or `<api node>.<input>`) over values or a range. */
+export interface SweepAxis {
+  node: string;
+  parameter: string;
+  values?: JsonValue[];
+  range?: { start: number; stop: number; step: number };
+}
+
+export interface Sweep {
+  axes: SweepAxis[];
+  mode: "grid" | "zip";
+  repeat: number;
+  vary_seeds: boolean;
+}
+
+export type RunPhase = "pending" | "running" | "succeeded" | "failed" | "cancelled";
+export type RunNodeState = JobState | "pending" | "blocked";
+
+export interface RunItemNode {
+  state: RunNodeState;
+  jobs: string[];
+  outputs: JobOutput[];
+  error: unknown;
+}
+
+export interface RunItem {
+  item: number;
+  state: RunPhase;
+  values: { node: string; parameter: string; value: JsonValue }[];
+  seed_offset?: number;
+  nodes: Record<string, RunItemNode>;
+}
+
+/** `GET /api/runs/{id}` (a summary in `GET /api/projects/{id}/runs` has no `items`). */
+export interface RunView {
+  id: string;
+  project_id: string;
+  project_version: number;
+  state: RunPhase;
+  created_at?: string;
+  nodes: string[];
+  borrowed?: Record<string, string>;
+  items_total: number;
+  items_by_state?: Record<string, number>;
+  cancel_requested?: boolean;
+  error: unknown;
+  items?: RunItem[];
+}
+
+export const runIsOver = (s: RunPhase | undefined): boolean => s === "succeeded" || s === "failed" || s === "cancelled";

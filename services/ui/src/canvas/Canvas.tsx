@@ -25,7 +25,13 @@ import type { CanvasEdge, CanvasNode } from "./types";
 
 export const VIEW_KEY = "orch.view";
 
-export function Canvas({ onOpenEditor }: { onOpenEditor: (nodeId: string) => void }) {
+export function Canvas({
+  onOpenEditor,
+  onOpenSweep,
+}: {
+  onOpenEditor: (nodeId: string) => void;
+  onOpenSweep: (nodeId: string) => void;
+}) {
   const ws = useWorkspace();
   const { project, dispatch } = ws;
   const flow = useReactFlow<CanvasNode, CanvasEdge>();
@@ -149,9 +155,10 @@ export function Canvas({ onOpenEditor }: { onOpenEditor: (nodeId: string) => voi
       setRenamingId,
       openPicker: setPickerFor,
       openEditor: onOpenEditor,
+      openSweep: onOpenSweep,
       openMenu: (nodeId, x, y) => setMenu({ nodeId, x, y }),
     }),
-    [renamingId, onOpenEditor],
+    [renamingId, onOpenEditor, onOpenSweep],
   );
 
   return (

@@ -6,6 +6,7 @@ export interface CanvasUi {
   setRenamingId: (id: string | null) => void;
   openPicker: (nodeId: string) => void;
   openEditor: (nodeId: string) => void;
+  openSweep: (nodeId: string) => void;
   openMenu: (nodeId: string, x: number, y: number) => void;
 }
 
@@ -14,6 +15,7 @@ export const CanvasUiContext = createContext<CanvasUi>({
   setRenamingId: () => {},
   openPicker: () => {},
   openEditor: () => {},
+  openSweep: () => {},
   openMenu: () => {},
 });
 

@@ -4,6 +4,10 @@
  * The node's UI workflow is loaded with `app.loadGraphData` (an API-only workflow with `app.loadApiJson`) once the
  * frontend's `app` is ready; "Save back" takes `app.graphToPrompt()` — the frontend's own conversion — and stores
  * both formats on the node, then re-inspects its parameters.
+ *
+ * A fresh editor greets a first visit with its "Get Started with a Template" gallery over the graph; before the
+ * iframe loads, the server's own setting `Comfy.TutorialCompleted` is set (ComfyUI `POST /api/settings`), so the
+ * editor starts as it would for a returning user.
  */
 import { useEffect, useRef, useState } from "react";
 import { stringifyJson, type JsonObject } from "../api/rawJson";
@@ -80,6 +84,16 @@ function holdsWorkflow(app: ComfyApp, ui: JsonObject | null, api: JsonObject): b
   return ids.length > 0 && ids.every((id) => Boolean(graph.getNodeById(Number(id)) ?? graph.getNodeById(id)));
 }
 
+/** Tell a server's editor that its first-visit tutorial is done (its template gallery then stays closed). */
+export async function markTutorialCompleted(backend: string): Promise<void> {
+  const res = await fetch(`/backends/${encodeURIComponent(backend)}/comfy/api/settings`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ "Comfy.TutorialCompleted": true }),
+  });
+  if (!res.ok) throw new Error(`${res.status} setting Comfy.TutorialCompleted on ${backend}`);
+}
+
 // Plain JSON for the editor: it does not know bigint; the API prompt we get back carries its own numbers.
 const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x)));
 
@@ -91,9 +105,22 @@ export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: ()
   const [status, setStatus] = useState("loading the editor…");
   const [app, setApp] = useState<ComfyApp | null>(null);
   const frameRef = useRef<HTMLIFrameElement>(null);
+  const [settled, setSettled] = useState<string | null>(null); // the backend whose editor settings are written
 
   useEffect(() => {
-    if (!node || !backend) return;
+    if (!backend) return;
+    let alive = true;
+    setSettled(null);
+    markTutorialCompleted(backend)
+      .catch(() => undefined) // an editor without the setting still works, with its gallery to close by hand
+      .finally(() => alive && setSettled(backend));
+    return () => {
+      alive = false;
+    };
+  }, [backend]);
+
+  useEffect(() => {
+    if (!node || !backend || settled !== backend) return;
     let alive = true;
     setApp(null);
     setStatus("loading the editor…");
@@ -118,7 +145,7 @@ export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: ()
     return () => {
       alive = false;
     };
-  }, [backend, nodeId]);
+  }, [backend, nodeId, settled]);
 
   if (!node) return null;
   const saveBack = async () => {
@@ -163,7 +190,7 @@ export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: ()
             Close
           </button>
         </header>
-        {backend ? (
+        {backend && settled === backend ? (
           <iframe
             ref={frameRef}
             key={backend}
@@ -172,7 +199,7 @@ export function EditInternals({ nodeId, onClose }: { nodeId: string; onClose: ()
             src={`/backends/${encodeURIComponent(backend)}/comfy/`}
           />
         ) : (
-          <p className="muted">No server to edit on.</p>
+          <p className="muted">{backend ? "preparing the editor…" : "No server to edit on."}</p>
         )}
       </div>
     </div>

@@ -1,10 +1,11 @@
 /** The top bar: project name, save state, open / versions / new / export / import, adding workflows, running. */
 import { useRef, useState } from "react";
 import { api } from "../api/client";
-import { parseJson, stringifyJson } from "../api/rawJson";
+import { parseJson, stringifyJson, type JsonValue } from "../api/rawJson";
 import type { ProjectDocument, ProjectSummary, ProjectVersion } from "../api/types";
 import { readWorkflowFile } from "../canvas/workflowFile";
 import type { AddSource } from "../canvas/AddWorkflowDialog";
+import { documentToWire } from "./exposed";
 import { documentForSave, selectedNodeIds } from "./projectReducer";
 import { useWorkspace } from "./WorkspaceProvider";
 
@@ -12,7 +13,7 @@ type Menu = "open" | "versions" | null;
 
 const formatWhen = (iso: string | undefined) => (iso ? new Date(iso).toLocaleString() : "");
 
-export function ProjectBar({ onAdd }: { onAdd: (source: AddSource) => void }) {
+export function ProjectBar({ onAdd, onSweep }: { onAdd: (source: AddSource) => void; onSweep: (nodeIds: string[] | "all") => void }) {
   const ws = useWorkspace();
   const [menu, setMenu] = useState<Menu>(null);
   const [projects, setProjects] = useState<ProjectSummary[]>([]);
@@ -50,7 +51,7 @@ export function ProjectBar({ onAdd }: { onAdd: (source: AddSource) => void }) {
     }
   };
   const exportDoc = () => {
-    const blob = new Blob([stringifyJson(documentForSave(project), 2)], { type: "application/json" });
+    const blob = new Blob([stringifyJson(documentToWire(documentForSave(project)) as unknown as JsonValue, 2)], { type: "application/json" });
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
     a.download = `${project.doc.name}.orch.json`;
@@ -151,6 +152,9 @@ export function ProjectBar({ onAdd }: { onAdd: (source: AddSource) => void }) {
         title={selected.length ? "run the selected workflows" : "run every workflow"}
       >
         ▶ Run {selected.length ? `selection (${selected.length})` : "all"}
+      </button>
+      <button type="button" data-testid="sweep-button" onClick={() => onSweep(selected.length ? selected : "all")} title="repeat or sweep parameters">
+        ×N / sweep…
       </button>
       {error ? (
         <div className="error topbar-error" role="alert" onClick={() => setError(null)}>

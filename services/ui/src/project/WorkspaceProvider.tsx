@@ -3,13 +3,13 @@
  * actions the canvas, menus and panels call. Read it with `useWorkspace()`.
  */
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from "react";
-import { api } from "../api/client";
+import { api, ApiError } from "../api/client";
 import { parseJson, stringifyJson, type JsonObject } from "../api/rawJson";
-import { isTerminal, type ProjectDocument, type ProjectNode } from "../api/types";
+import { isTerminal, runIsOver, type ProjectDocument, type ProjectNode, type RunView, type Sweep } from "../api/types";
 import { useLive } from "../live/LiveProvider";
 import { latestJobByNode, loadRuns, runReducer, saveRuns, type RunAction, type RunState } from "../run/runStore";
-import { runNodes } from "../run/runner";
 import { emptyProject, nodeFromInspection } from "./document";
+import { documentFromWire } from "./exposed";
 import {
   documentForSave,
   initialProjectState,
@@ -22,6 +22,7 @@ import {
 export const PROJECT_ID_KEY = "orch.project.id";
 export const DRAFT_KEY = "orch.project.draft";
 const AUTOSAVE_MS = 1200;
+const RUN_POLL_MS = 1000;
 
 export type SaveStatus = "saved" | "unsaved" | "saving" | "error";
 
@@ -36,10 +37,14 @@ export interface Workspace {
   backendFor: (node: ProjectNode | undefined) => string | null;
   addWorkflow: (workflow: JsonObject, title: string, source: JsonObject, position?: [number, number]) => Promise<void>;
   reinspect: (nodeId: string, workflow?: JsonObject) => Promise<void>;
-  run: (scope: "all" | "selection" | string[]) => Promise<void>;
+  /** Save if needed, then start a scheduler run of these nodes (and the upstream ones they need), optionally swept. */
+  run: (scope: "all" | "selection" | string[], sweep?: Sweep) => Promise<void>;
+  cancelRun: (runId: string) => Promise<void>;
+  retryItem: (runId: string, item: number) => Promise<void>;
   cancel: (jobId: string) => Promise<void>;
   rerun: (jobId: string) => Promise<void>;
-  save: () => Promise<void>;
+  /** Save the project (a new version); resolves to its id, or null when the save failed. */
+  save: () => Promise<string | null>;
   open: (id: string) => Promise<void>;
   /** Make version `n` the newest (the API records a restore as a new save) and show it. */
   restore: (n: number) => Promise<void>;
@@ -198,7 +203,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     );
   }, [live.state.connected]);
 
-  const save = useCallback(async () => {
+  const save = useCallback(async (): Promise<string | null> => {
     const state = projectRef.current;
     const doc = documentForSave(state);
     const revision = state.revision;
@@ -208,16 +213,20 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
         const { version } = await api.saveProject(state.id, doc);
         versionRef.current = version ?? versionRef.current + 1;
         dispatch({ type: "saved", id: state.id, revision });
+        setSaveStatus("saved");
+        return state.id;
       } else {
         const { id, version } = await api.createProject(doc);
         versionRef.current = version ?? 1;
         localStorage.setItem(PROJECT_ID_KEY, id);
         dispatch({ type: "saved", id, revision });
+        setSaveStatus("saved");
+        return id;
       }
-      setSaveStatus("saved");
     } catch (e) {
       setSaveStatus("error");
       log(`save: ${(e as Error).message}`, "error");
+      return null;
     }
   }, [log]);
 
@@ -256,8 +265,66 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     [log],
   );
 
+  // Follow the scheduler's runs that are not over: their jobs stream over /api/live, the run view says which job
+  // is which canvas node and item. Polled, because a run's plan (new jobs, blocked nodes) is not on the live stream.
+  const following = useRef(new Set<string>());
+  const liveJobs = useRef(live.state.jobs);
+  liveJobs.current = live.state.jobs;
+  const follow = useCallback(
+    (runId: string) => {
+      if (following.current.has(runId)) return;
+      following.current.add(runId);
+      void (async () => {
+        let missing = 0;
+        try {
+          for (;;) {
+            let view: RunView | null = null;
+            try {
+              view = await api.run(runId);
+            } catch (e) {
+              // a run just accepted may not be folded yet: a 404 for a while is expected
+              if (!(e instanceof ApiError && e.status === 404) || ++missing > 60) throw e;
+            }
+            if (view) {
+              runDispatch({ type: "runs", runs: [view] });
+              const jobIds = (view.items ?? []).flatMap((it) => Object.values(it.nodes).flatMap((n) => n.jobs));
+              const unknown = jobIds.filter((j) => liveJobs.current[j] === undefined);
+              await Promise.all(
+                unknown.map((j) =>
+                  api.job(j).then(
+                    (job) => live.dispatch({ type: "jobs", jobs: [job] }),
+                    () => undefined,
+                  ),
+                ),
+              );
+              if (runIsOver(view.state)) return;
+            }
+            await new Promise((r) => setTimeout(r, RUN_POLL_MS));
+          }
+        } catch (e) {
+          log(`run ${runId}: ${(e as Error).message}`, "error");
+        } finally {
+          following.current.delete(runId);
+        }
+      })();
+    },
+    [live, log],
+  );
+
+  useEffect(() => {
+    for (const r of Object.values(loadRuns().runs)) if (!runIsOver(r.state)) follow(r.id);
+  }, []);
+
+  /** Save the project if it changed (or was never saved) and return its id and version on the server. */
+  const ensureSaved = useCallback(async (): Promise<{ id: string; version: number } | null> => {
+    const state = projectRef.current;
+    const dirty = !state.id || state.revision > state.savedRevision || versionRef.current === 0;
+    const saved = dirty ? await save() : state.id;
+    return saved ? { id: saved, version: versionRef.current } : null;
+  }, [save]);
+
   const run = useCallback(
-    async (scope: "all" | "selection" | string[]) => {
+    async (scope: "all" | "selection" | string[], sweep?: Sweep) => {
       const state = projectRef.current;
       const ids =
         scope === "all" ? state.doc.nodes.map((n) => n.id) : scope === "selection" ? selectedNodeIds(state) : scope;
@@ -265,28 +332,47 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
         log("nothing to run: select a workflow or use Run all", "error");
         return;
       }
-      const latest = latestJobByNode(loadRuns().records);
       try {
-        await runNodes(ids, {
-          doc: state.doc,
-          projectId: state.id,
-          inspections: state.inspections,
-          backends: Object.values(live.state.backends),
-          latestJob: (nodeId) => latest[nodeId],
-          onSubmitted: (record) => {
-            runDispatch({ type: "submitted", record });
-            live.dispatch({
-              type: "messages",
-              messages: [{ type: "job", job: { id: record.jobId, state: "queued", backend: record.backend } }],
-            });
-          },
-          log,
+        const saved = await ensureSaved();
+        if (!saved) throw new Error("the project could not be saved");
+        const all = ids.length === state.doc.nodes.length;
+        const { run_id } = await api.startRun(saved.id, {
+          ...(all ? {} : { nodes: ids }),
+          ...(sweep ? { sweep } : {}),
+          ...(saved.version ? { version: saved.version } : {}),
         });
+        log(`run ${run_id} started (${all ? "every workflow" : ids.length + " workflow(s)"}, version ${saved.version})`);
+        follow(run_id);
       } catch (e) {
         log(`run: ${(e as Error).message}`, "error");
       }
     },
-    [live, log],
+    [ensureSaved, follow, log],
+  );
+
+  const cancelRun = useCallback(
+    async (runId: string) => {
+      try {
+        await api.cancelRun(runId);
+        log(`cancel requested for run ${runId}`);
+      } catch (e) {
+        log(`cancel run ${runId}: ${(e as Error).message}`, "error");
+      }
+    },
+    [log],
+  );
+
+  const retryItem = useCallback(
+    async (runId: string, item: number) => {
+      try {
+        await api.retryRunItem(runId, item);
+        log(`retrying item ${item} of run ${runId}`);
+        follow(runId);
+      } catch (e) {
+        log(`retry ${runId} #${item}: ${(e as Error).message}`, "error");
+      }
+    },
+    [follow, log],
   );
 
   const cancel = useCallback(
@@ -305,8 +391,8 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     async (jobId: string) => {
       let record = runs.records.find((r) => r.jobId === jobId);
       try {
-        if (!record) {
-          // Not run from this browser: the job's own submission event carries its prompt.
+        if (!record || !Object.keys(record.prompt).length) {
+          // Not submitted as a single job from this browser (another browser, or a run's job): the job's own submission event carries its prompt.
           const submitted = (await api.jobEvents(jobId)).find((e) => e.type === "job.submitted");
           if (!submitted || !submitted.workflow) throw new Error(`no submission recorded for job ${jobId}`);
           const labels = (submitted.labels ?? {}) as Record<string, string>;
@@ -353,7 +439,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     localStorage.removeItem(PROJECT_ID_KEY);
     dispatch({ type: "load", id: null, doc: emptyProject() });
   }, []);
-  const importDocument = useCallback((doc: ProjectDocument) => void load(null, doc, 0, true), [load]);
+  const importDocument = useCallback((doc: ProjectDocument) => void load(null, documentFromWire(doc), 0, true), [load]);
 
   const value: Workspace = {
     project,
@@ -366,6 +452,8 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     addWorkflow,
     reinspect,
     run,
+    cancelRun,
+    retryItem,
     cancel,
     rerun,
     save,

@@ -179,6 +179,9 @@ export const WorkflowNode = memo(function WorkflowNode({ id, data, selected }: N
         <button type="button" data-testid={`run-node-${id}`} onClick={() => void ws.run([id])}>
           ▶ Run
         </button>
+        <button type="button" data-testid={`sweep-node-${id}`} onClick={() => ui.openSweep(id)} title="repeat or sweep parameters">
+          ×N…
+        </button>
         {job && !isTerminal(job.state) ? (
           <button type="button" onClick={() => void ws.cancel(job.id)}>
             Cancel
