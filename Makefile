@@ -27,8 +27,9 @@ test: install install-browser lint
 	$(PY) -m pytest -q
 	@bash scripts/install.sh ui-test
 
+# `make bench BENCH_ARGS="--quick --full workflow"` for a shorter run
 bench: install
-	$(PY) -m bench.run_all
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv services/ui/node_modules services/ui/dist .pytest_cache .mypy_cache .ruff_cache

@@ -48,6 +48,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--only", action="append", default=[], help="run only modules containing this text")
+    parser.add_argument(
+        "--full", action="append", default=[], help="with --quick: still run modules containing this text at full size"
+    )
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     sections: list[str] = []
@@ -64,12 +67,15 @@ def main() -> int:
         print(f"==> {name}", flush=True)
         started = time.perf_counter()
         try:
-            sections.append(module.run(quick=args.quick))
+            quick = args.quick and not any(f in name for f in args.full)
+            sections.append(module.run(quick=quick))
         except Exception:  # a broken benchmark is reported, the others still run
             failed += 1
             sections.append(f"## {name}\n\nFAILED:\n\n```\n{traceback.format_exc()}\n```\n")
         print(f"    {time.perf_counter() - started:.1f}s", flush=True)
-    cmd = "make bench" + (" (--quick)" if args.quick else "")
+    cmd = "make bench"
+    if args.quick:
+        cmd += " (--quick" + "".join(f" --full {f}" for f in args.full) + ")"
     header = (
         "# Benchmarks\n\n"
         f"- Machine: {_machine()}\n"
