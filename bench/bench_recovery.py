@@ -4,7 +4,8 @@ Three faults, each on its own real stack (nats-server, scheduler, api, three `or
 agents, every part a process):
 
 - **server killed**: the sim running a job gets SIGKILL mid-job. Detected = the first of the agent's
-  `JobAttemptFailed` for that attempt or any `BackendLost` of that backend (the table says which came first);
+  `JobAttemptFailed` for that attempt or any `BackendLost` of that backend (the table says which came first and
+  who sent it: the agent publishes BackendLost once its ComfyUI is unreachable for `unreachable_after_s`, 1 s);
   running elsewhere = the next attempt's `JobStarted`. The killed sim is started again between trials.
 - **server hung**: the sim running a job stops making progress at its KSampler (`hang_at_node`, sockets open).
   Nothing was measured for the workflow, so RunJob carries the scheduler's `default_expected_s` (set to 1 s
@@ -135,7 +136,10 @@ async def _moved(seen: Seen, job_id: str, backend: str, fault_at: float, *, agen
         return agent_reports and _job_event("job.attempt_failed", job_id, 1)(e)
 
     at, event = await seen.first(detection, fault_at)
-    by = "BackendLost" if event["type"] == "backend.lost" else "JobAttemptFailed (agent)"
+    if event["type"] == "backend.lost":  # the agent's says its ComfyUI went away; the scheduler's, heartbeats
+        by = "BackendLost (agent)" if str(event.get("reason", "")).startswith("ComfyUI") else "BackendLost (scheduler)"
+    else:
+        by = "JobAttemptFailed (agent)"
     started_at, started = await seen.first(_job_event("job.started", job_id, 2), fault_at)
     assert started["backend_id"] != backend, "the retry ran on the failed backend"
     return Trial(detected=at - fault_at, detected_by=by, elsewhere=started_at - fault_at)
