@@ -25,7 +25,29 @@ const port = (p: Page, nodeId: string, side: "in" | "out") => p.locator(`[data-t
 /** Fit every node into view (at most 100% zoom), so whatever a test clicks next is on screen. */
 async function showAll(p: Page): Promise<void> {
   await p.locator(".react-flow__controls-fitview").click();
-  await p.waitForTimeout(300);
+  await viewportSettled(p);
+}
+
+/** Wait until the canvas viewport's transform has stayed the same for a few frames (a fit may animate). */
+async function viewportSettled(p: Page): Promise<void> {
+  await p.locator(".react-flow__viewport").evaluate(async (el) => {
+    const frame = () => new Promise((r) => requestAnimationFrame(() => r(null)));
+    let last = "";
+    let still = 0;
+    for (let i = 0; i < 120 && still < 3; i++) {
+      await frame();
+      const now = (el as HTMLElement).style.transform;
+      still = now === last ? still + 1 : 0;
+      last = now;
+    }
+  });
+}
+
+/** Wait until every image inside the locator has loaded (so a screenshot shows them). */
+async function imagesLoaded(l: Locator): Promise<void> {
+  await expect
+    .poll(() => l.locator("img").evaluateAll((imgs) => imgs.every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0)))
+    .toBe(true);
 }
 
 /** Drag from one handle to another in small steps, the way a hand does (React Flow follows pointer moves). */
@@ -177,6 +199,7 @@ describe("the canvas against a live fleet", () => {
     expect(await run.locator("tr").count()).toBe(4);
     await run.locator("img.run-thumb").nth(3).waitFor();
     expect(await page.getByTestId(`run-item-${runId}-0`).textContent()).toContain("=64");
+    await imagesLoaded(run);
     await shoot(page, "runs-panel.png");
     await page.getByTestId("toggle-log").click();
   });
@@ -443,7 +466,7 @@ describe("the canvas against a live fleet", () => {
       await waitState(page, id, "succeeded", 90_000);
       await page.getByTestId(`preview-image-${id}`).waitFor({ timeout: 30_000 });
     }
-    await page.waitForTimeout(500);
+    await imagesLoaded(page.getByTestId("canvas"));
     await shoot(page, "canvas-two-connected-workflows.png");
   });
 

@@ -33,7 +33,7 @@ export function Gallery() {
           <figure key={id} className={`gallery-item state-${job?.state ?? "unknown"}`}>
             {image ? <img src={api.artifactUrl(image.artifact_id)} alt={image.filename} /> : <div className="placeholder">{job?.state ?? "…"}</div>}
             <figcaption>
-              <strong>{record?.title ?? job?.labels.canvas_title ?? id.slice(0, 10)}</strong> <small>{job?.backend ?? ""}</small>
+              <strong>{(record && ws.project.doc.nodes.find((n) => n.id === record.nodeId)?.title) ?? record?.title ?? job?.labels.canvas_title ?? id.slice(0, 10)}</strong> <small>{job?.backend ?? ""}</small>
               {record ? (
                 <details>
                   <summary>parameters</summary>

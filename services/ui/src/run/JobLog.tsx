@@ -1,9 +1,10 @@
 /** The job log: this project's jobs with state, server, error, Cancel, their event history, and messages. */
-import { Fragment, useEffect, useState } from "react";
+import { Fragment, useEffect, useRef, useState } from "react";
 import { api } from "../api/client";
 import { isTerminal, type JobEvent } from "../api/types";
 import { useLive } from "../live/LiveProvider";
 import { useWorkspace } from "../project/WorkspaceProvider";
+import type { RunRecord } from "./runStore";
 
 function Events({ jobId }: { jobId: string }) {
   const [events, setEvents] = useState<JobEvent[] | null>(null);
@@ -24,12 +25,32 @@ function Events({ jobId }: { jobId: string }) {
   );
 }
 
+/** A run's job ids are `<run id>-<item>-<node>`: show the run's prefix and the item, not the shared run id. */
+const shortJobId = (r: RunRecord) =>
+  r.runId && r.jobId.startsWith(`${r.runId}-`) ? `${r.runId.slice(0, 8)}…${r.jobId.slice(r.runId.length).split("-").slice(0, 2).join("-")}` : r.jobId.slice(0, 10);
+
 export function JobLog() {
   const ws = useWorkspace();
   const live = useLive();
   const [open, setOpen] = useState<string | null>(null);
   const nodeIds = new Set(ws.project.doc.nodes.map((n) => n.id));
+  const titleOf = (r: RunRecord) => {
+    const title = ws.project.doc.nodes.find((n) => n.id === r.nodeId)?.title ?? r.title;
+    return r.runId ? `${title} · run ${r.runId.slice(0, 8)}` : title;
+  };
   const records = ws.runs.records.filter((r) => nodeIds.has(r.nodeId)).slice(0, 50);
+  // Jobs that ended before this page loaded are in no live snapshot: read their state once.
+  const asked = useRef(new Set<string>());
+  const unknown = records.filter((r) => !live.state.jobs[r.jobId] && !asked.current.has(r.jobId)).map((r) => r.jobId);
+  useEffect(() => {
+    for (const id of unknown) {
+      asked.current.add(id);
+      api.job(id).then(
+        (job) => live.dispatch({ type: "jobs", jobs: [job] }),
+        () => undefined,
+      );
+    }
+  }, [unknown.join(",")]);
   return (
     <div className="job-log" data-testid="job-log">
       <table>
@@ -50,10 +71,10 @@ export function JobLog() {
             return (
               <Fragment key={r.jobId}>
                 <tr className={`state-${job?.state ?? "unknown"}`} data-testid={`job-row-${r.jobId}`}>
-                  <td>{r.title}</td>
+                  <td>{titleOf(r)}</td>
                   <td>
                     <button type="button" className="link" onClick={() => setOpen(open === r.jobId ? null : r.jobId)}>
-                      {r.jobId.slice(0, 10)}
+                      {shortJobId(r)}
                     </button>
                   </td>
                   <td>
