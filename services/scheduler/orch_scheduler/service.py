@@ -491,12 +491,16 @@ class Scheduler:
             )
 
     def _expected_seconds(self, scheduled: ev.JobScheduled, labels: dict[str, Any]) -> float:
-        """The measured median of this workflow shape on that backend, else the job's `expected_seconds` label,
-        else the `default_expected_s` setting (the agent declares a job hung after twice this without progress)."""
+        """The longest measured run of this workflow shape on that backend, else the job's `expected_seconds`
+        label, else the `default_expected_s` setting (the agent declares a job hung after twice this without
+        progress). Measurements are not used when the job must first load another checkpoint there: runs that
+        found their checkpoint loaded say nothing about how long a load takes."""
         job = self.state.jobs.get(scheduled.job_id)
-        if job is not None and job.signature is not None:
-            measured = self.state.perf.median(job.signature, scheduled.backend_id)
-            if measured is not None:
+        backend = self.state.backends.get(scheduled.backend_id)
+        if job is not None and backend is not None:
+            measured = self.state.perf.longest(job.signature, scheduled.backend_id)
+            switching = job.checkpoint is not None and job.checkpoint != backend.loaded_checkpoint
+            if measured is not None and not switching:
                 return measured
         labelled = _expected_seconds(labels)
         return labelled if labelled is not None else self.settings.default_expected_s

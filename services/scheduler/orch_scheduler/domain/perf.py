@@ -32,6 +32,11 @@ class PerfStats:
         samples = self.durations.get((signature or "", backend_id))
         return statistics.median(samples) if samples else None
 
+    def longest(self, signature: str | None, backend_id: str) -> float | None:
+        """The longest of the kept samples: a hang budget, where the median would call a slow run hung."""
+        samples = self.durations.get((signature or "", backend_id))
+        return max(samples) if samples else None
+
     def expected(self, signature: str | None, backend_id: str, prior: float = DEFAULT_PRIOR_S) -> float:
         """The median for this backend; else scaled from other backends by relative speed; else `prior`."""
         own = self.median(signature, backend_id)
