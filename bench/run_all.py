@@ -44,6 +44,10 @@ def _machine() -> str:
     return f"{system}, {mem_gib:.0f} GiB RAM, Python {platform.python_version()}"
 
 
+def _load(avg: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.1f}" for x in avg)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -55,6 +59,7 @@ def main() -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     sections: list[str] = []
     failed = 0
+    load_start = os.getloadavg()
     for name in BENCHMARKS:
         if args.only and not any(o in name for o in args.only):
             continue
@@ -80,7 +85,10 @@ def main() -> int:
         "# Benchmarks\n\n"
         f"- Machine: {_machine()}\n"
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or 'unknown'}\n"
-        f"- Command: `{cmd}` (`{sys.executable} -m bench.run_all`)\n\n"
+        f"- Command: `{cmd}` (`{sys.executable} -m bench.run_all`)\n"
+        f"- Load average (1/5/15 min) at start {_load(load_start)}, at end {_load(os.getloadavg())}: "
+        "other work on this "
+        "machine skews every figure; compare the rows within one section, which ran side by side.\n\n"
         "Every figure below was measured in this one run, side by side with its raw floor where one applies.\n\n"
     )
     OUT.write_text(header + "\n".join(sections))
