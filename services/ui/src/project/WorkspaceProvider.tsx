@@ -23,6 +23,7 @@ export const PROJECT_ID_KEY = "orch.project.id";
 export const DRAFT_KEY = "orch.project.draft";
 const AUTOSAVE_MS = 1200;
 const RUN_POLL_MS = 1000;
+const RESTART_POLLS = 30;
 
 export type SaveStatus = "saved" | "unsaved" | "saving" | "error";
 
@@ -271,11 +272,12 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   const liveJobs = useRef(live.state.jobs);
   liveJobs.current = live.state.jobs;
   const follow = useCallback(
-    (runId: string) => {
+    (runId: string, restarting = false) => {
       if (following.current.has(runId)) return;
       following.current.add(runId);
       void (async () => {
         let missing = 0;
+        let stale = 0; // polls that still show the finished run a retry restarts (the scheduler folds it shortly)
         try {
           for (;;) {
             let view: RunView | null = null;
@@ -297,7 +299,8 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
                   ),
                 ),
               );
-              if (runIsOver(view.state)) return;
+              if (!runIsOver(view.state)) restarting = false;
+              else if (!restarting || ++stale > RESTART_POLLS) return;
             }
             await new Promise((r) => setTimeout(r, RUN_POLL_MS));
           }
@@ -367,7 +370,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
       try {
         await api.retryRunItem(runId, item);
         log(`retrying item ${item} of run ${runId}`);
-        follow(runId);
+        follow(runId, true);
       } catch (e) {
         log(`retry ${runId} #${item}: ${(e as Error).message}`, "error");
       }
