@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,13 +23,18 @@ async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
         yield server.url
 
 
+TEARDOWN_S = 15.0
+"""A teardown step that takes longer is abandoned, so one stuck close cannot hang the whole suite."""
+
+
 @pytest_asyncio.fixture
 async def nc(nats_url: str) -> AsyncIterator[Client]:
     client = await nats.connect(nats_url)
     try:
         yield client
     finally:
-        await client.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.close(), TEARDOWN_S)
 
 
 @pytest_asyncio.fixture
@@ -43,7 +50,8 @@ async def agent(nc: Client) -> AsyncIterator[Callable[..., Awaitable[FakeAgent]]
 
     yield make
     for fake in made:
-        await fake.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(fake.close(), TEARDOWN_S)
 
 
 def scheduler_settings(nats_url: str, db: Path, **kw) -> SchedulerSettings:
@@ -59,4 +67,4 @@ async def running_scheduler(nats_url: str, db: Path, **kw) -> AsyncIterator[Sche
     try:
         yield scheduler
     finally:
-        await scheduler.stop()
+        await asyncio.wait_for(scheduler.stop(), 60)
