@@ -1,7 +1,8 @@
-/** Right-click menu of a workflow node: rename, duplicate, delete, pin to a server, run, edit. */
+/** Right-click menu of a workflow node: rename, duplicate, delete, pin to a server, run (×N / sweep), edit. */
 import { useEffect } from "react";
 import { useLive } from "../live/LiveProvider";
 import { useWorkspace } from "../project/WorkspaceProvider";
+import { useCanvasUi } from "./CanvasUi";
 
 export interface ContextMenuProps {
   nodeId: string;
@@ -16,6 +17,7 @@ export interface ContextMenuProps {
 export function ContextMenu({ nodeId, x, y, onClose, onRename, onPicker, onEditor }: ContextMenuProps) {
   const ws = useWorkspace();
   const live = useLive();
+  const ui = useCanvasUi();
   const node = ws.project.doc.nodes.find((n) => n.id === nodeId);
   useEffect(() => {
     const close = (e: KeyboardEvent) => e.key === "Escape" && onClose();
@@ -31,6 +33,7 @@ export function ContextMenu({ nodeId, x, y, onClose, onRename, onPicker, onEdito
   return (
     <div className="context-menu" style={{ left: x, top: y }} role="menu" data-testid="context-menu">
       <button role="menuitem" onClick={act(() => void ws.run([nodeId]))}>Run</button>
+      <button role="menuitem" onClick={act(() => ui.openSweep(nodeId))}>Run ×N / sweep…</button>
       <button role="menuitem" onClick={act(() => onRename(nodeId))}>Rename <kbd>F2</kbd></button>
       <button role="menuitem" onClick={act(() => ws.dispatch({ type: "duplicateNode", id: nodeId }))}>
         Duplicate <kbd>Ctrl+D</kbd>
