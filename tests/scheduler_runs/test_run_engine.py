@@ -128,6 +128,24 @@ def test_cancelling_a_run_cancels_its_unfinished_jobs_and_nobody_elses():
     assert not fleet.state.jobs["other"].cancel_requested and not fleet.state.jobs["r2-0-gen"].cancel_requested
 
 
+def test_a_run_cancelled_again_after_an_item_retry_cancels_the_retried_jobs_too():
+    fleet = Fleet(["sim-a"], max_inflight=1)
+    fleet.emit(submitted("busy"))
+    fleet.settle()  # "busy" holds the only slot, so the run's jobs stay queued
+    fleet.emit(request("r1", ProjectDocument(name="s", nodes=[gen_node()]), sweep=Sweep(repeat=2)))
+    fleet.settle()
+    fleet.emit(RunCancellationRequested(run_id="r1", nonce="c1"))
+    fleet.settle()
+    assert fleet.state.jobs["r1-1-gen"].state.value == "cancelled"
+    fleet.emit(RunItemRetryRequested(run_id="r1", item=1, nonce="n1"))
+    fleet.settle()
+    assert fleet.state.jobs["r1-1-gen-r1"].state.value == "queued"
+    fleet.emit(RunCancellationRequested(run_id="r1", nonce="c2"))
+    fleet.settle()
+    assert fleet.state.jobs["r1-1-gen-r1"].state.value == "cancelled", "the second cancel reached the retried job"
+    assert not fleet.state.jobs["busy"].cancel_requested
+
+
 def test_a_run_of_a_downstream_node_alone_borrows_the_latest_upstream_outputs():
     fleet = Fleet(["sim-a"])
     fleet.emit(request("r1", chain()))

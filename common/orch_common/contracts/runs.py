@@ -141,11 +141,16 @@ class RunItemRetryRequested(_RunEvent):
 
 
 class RunCancellationRequested(_RunEvent):
+    """Cancel every unfinished job of the run. A run can be cancelled again (after an item retry): each request
+    carries its own `nonce`, so it is not deduplicated against the earlier one."""
+
     type: Literal["run.cancellation_requested"] = "run.cancellation_requested"
+    nonce: str = ""
 
     @property
     def event_id(self) -> str:
-        return f"{self.run_id}:cancellation_requested"
+        suffix = f":{self.nonce}" if self.nonce else ""
+        return f"{self.run_id}:cancellation_requested{suffix}"
 
 
 RunEvent = RunRequested | RunItemRetryRequested | RunCancellationRequested

@@ -152,5 +152,5 @@ async def cancel_run(run_id: str, ctx: ApiContext = Depends(get_ctx)) -> dict[st
     run = await _run(ctx, run_id)
     if run.get("state") in _FINISHED:
         raise Conflict(f"run {run_id!r} already {run.get('state')}", code="already_terminal")
-    await ctx.bus.publish(RunCancellationRequested(run_id=run_id))
+    await ctx.bus.publish(RunCancellationRequested(run_id=run_id, nonce=uuid.uuid4().hex))
     return {"run_id": run_id, "cancellation_requested": True}

@@ -93,10 +93,13 @@ def _item_retry(state: SchedulerState, e: rn.RunItemRetryRequested) -> bool:
 
 def _cancellation(state: SchedulerState, e: rn.RunCancellationRequested) -> bool:
     run = state.runs.get(e.run_id)
-    if run is None or run.cancel_requested:
+    if run is None:
+        return False
+    reopened = [item for item in run.items if not item.cancelled]
+    if run.cancel_requested and not reopened:
         return False
     run.cancel_requested = True
-    for item in run.items:
+    for item in reopened:  # items cancelled before and not retried since need nothing new
         item.cancelled = True
         item.touch()
     run.touch()
