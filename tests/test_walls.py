@@ -18,7 +18,7 @@ PACKAGES = {
     "orch_sim": REPO / "sim" / "orch_sim",
 }
 OURS = {*PACKAGES, "orch_cli"}
-SIM_MAY_USE = {"orch_common.comfy.wire", "orch_common.comfy.binary"}
+SIM_MAY_USE = {"orch_common.comfy.wire", "orch_common.comfy.binary", "orch_common.comfy.model_folders"}
 
 
 def _imports(package_dir: Path) -> set[tuple[str, str]]:

@@ -13,12 +13,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from orch_common.comfy.model_folders import folder_of
 from orch_common.comfy.wire import SystemStats
 from orch_common.contracts.events import BackendCapabilities
 from orch_common.contracts.live import GpuMetrics
 
 __all__ = [
-    "MODEL_INPUTS",
     "build_capabilities",
     "combo_options",
     "device_display_name",
@@ -28,35 +28,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-MODEL_INPUTS: Mapping[str, str] = {
-    "ckpt_name": "checkpoints",
-    "vae_name": "vae",
-    "lora_name": "loras",
-    "unet_name": "diffusion_models",
-    "clip_name": "text_encoders",
-    "clip_name1": "text_encoders",
-    "clip_name2": "text_encoders",
-    "clip_name3": "text_encoders",
-    "clip_name4": "text_encoders",
-    "control_net_name": "controlnet",
-    "style_model_name": "style_models",
-    "gligen_name": "gligen",
-    "hypernetwork_name": "hypernetworks",
-    "photomaker_model_name": "photomaker",
-    "upscale_model_name": "upscale_models",
-    "config_name": "configs",
-}
-"""Input name of a loader node → the model folder its COMBO lists."""
-
-_CLASS_INPUTS: Mapping[tuple[str, str], str] = {
-    ("CLIPVisionLoader", "clip_name"): "clip_vision",
-    ("UpscaleModelLoader", "model_name"): "upscale_models",
-    ("ModelPatchLoader", "name"): "model_patches",
-    ("DiffusersLoader", "model_path"): "diffusers",
-}
-"""Exceptions to MODEL_INPUTS, by (node class, input name). (`orch sim` keeps the same table for the files it
-pretends to have; it may not import this package, so the two are kept in step by hand.)"""
 
 
 def combo_options(spec: Any) -> list[str] | None:
@@ -82,7 +53,7 @@ def model_lists(object_info: Mapping[str, Any]) -> dict[str, list[str]]:
         inputs = info.get("input") or {}
         for section in ("required", "optional"):
             for input_name, spec in (inputs.get(section) or {}).items():
-                folder = _CLASS_INPUTS.get((class_name, input_name)) or MODEL_INPUTS.get(input_name)
+                folder = folder_of(class_name, input_name)
                 if folder is None:
                     continue
                 options = combo_options(spec)

@@ -10,35 +10,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from orch_common.comfy.model_folders import MODEL_INPUT_FOLDERS, folder_of
+
 from .catalog import extra_classes
 
 __all__ = ["MODEL_INPUT_FOLDERS", "augment_object_info", "default_models", "folder_of"]
-
-# Input names that always name a file of one model folder, whichever node has them.
-MODEL_INPUT_FOLDERS: dict[str, str] = {
-    "ckpt_name": "checkpoints",
-    "vae_name": "vae",
-    "lora_name": "loras",
-    "unet_name": "diffusion_models",
-    "clip_name": "text_encoders",
-    "clip_name1": "text_encoders",
-    "clip_name2": "text_encoders",
-    "clip_name3": "text_encoders",
-    "clip_name4": "text_encoders",
-    "control_net_name": "controlnet",
-    "style_model_name": "style_models",
-    "gligen_name": "gligen",
-    "hypernetwork_name": "hypernetworks",
-    "photomaker_model_name": "photomaker",
-}
-
-# Inputs whose folder depends on the node.
-_CLASS_INPUT_FOLDERS: dict[tuple[str, str], str] = {
-    ("CLIPVisionLoader", "clip_name"): "clip_vision",
-    ("UpscaleModelLoader", "model_name"): "upscale_models",
-    ("ModelPatchLoader", "name"): "model_patches",
-    ("DiffusersLoader", "model_path"): "diffusers",
-}
 
 _DEFAULT_MODELS: dict[str, list[str]] = {
     "checkpoints": [
@@ -83,11 +59,6 @@ _DEFAULT_MODELS: dict[str, list[str]] = {
 def default_models() -> dict[str, list[str]]:
     """Model folder → file names a demo sim offers (covers the recorded UI templates' and Wan 2.2 5B's names)."""
     return {folder: list(files) for folder, files in _DEFAULT_MODELS.items()}
-
-
-def folder_of(class_type: str, input_name: str) -> str | None:
-    """The model folder whose files are the choices of this input, or None if it is no model input."""
-    return _CLASS_INPUT_FOLDERS.get((class_type, input_name)) or MODEL_INPUT_FOLDERS.get(input_name)
 
 
 def _options(spec: list[Any]) -> list[Any] | None:
