@@ -21,20 +21,16 @@ app = typer.Typer(
 
 # One line per subcommand module; each module's `register(app)` adds its command(s).
 COMMAND_MODULES = (
-    "orch_cli.commands.nats",
-    "orch_cli.commands.api",
-    "orch_cli.commands.agent",
     "orch_cli.commands.up",
     "orch_cli.commands.submit",
     "orch_cli.commands.diagnose",
-    "orch_cli.commands.sim",
     "orch_cli.commands.convert",
+    "orch_cli.commands.nats",
     "orch_cli.commands.scheduler",
+    "orch_cli.commands.agent",
+    "orch_cli.commands.api",
+    "orch_cli.commands.sim",
 )
 
 for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(_name).register(app)
-    except ModuleNotFoundError as exc:  # a module still being written must not break the other commands
-        if exc.name != _name:
-            raise
+    importlib.import_module(_name).register(app)
