@@ -84,6 +84,15 @@ async def wait_for_job(api: str, job_id: str, console: Console) -> dict[str, Any
             result: dict[str, Any] = response.json()
             return result
 
+        async def settled(timeout: float = 30.0) -> dict[str, Any]:
+            """The job view once it is terminal: the live stream can be a moment ahead of the scheduler's view."""
+            deadline = asyncio.get_running_loop().time() + timeout
+            while True:
+                job = await current()
+                if job["state"] in TERMINAL or asyncio.get_running_loop().time() > deadline:
+                    return job
+                await asyncio.sleep(0.1)
+
         with Progress(*columns, TimeElapsedColumn(), console=console, transient=False) as progress:
             bars = _Bars(progress)
             state = ""
@@ -106,7 +115,7 @@ async def wait_for_job(api: str, job_id: str, console: Console) -> dict[str, Any
                                     backend = message["job"].get("backend") or ""
                                     progress.console.print(f"[bold]{job_id}[/]: {state} {backend}")
                                 if state in TERMINAL:
-                                    job = await current()
+                                    job = await settled()
                                     if job["state"] == "succeeded":
                                         bars.finish()
                                     return job
