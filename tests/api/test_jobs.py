@@ -82,16 +82,6 @@ async def test_an_oversized_body_is_refused_with_413(api: ApiServer, nc: Client)
     await _refused(api, nc, 413, content=json.dumps(big).encode(), headers={"content-type": "application/json"})
 
 
-async def test_a_ui_format_workflow_is_refused_until_it_can_be_converted(api: ApiServer, nc: Client) -> None:
-    from orch_api.conversion import workflow_tools
-
-    if workflow_tools() is not None:
-        pytest.skip("orch_common.workflow converts UI workflows now")
-    ui = json.loads((FIXTURES / "workflows" / "ui_default.json").read_text())
-    detail = await _refused(api, nc, 422, json={"workflow": ui})
-    assert "UI" in str(detail["message"])
-
-
 async def test_a_good_submission_puts_exactly_one_job_submitted_in_the_stream(api: ApiServer, nc: Client) -> None:
     js = nc.jetstream()
     async with api.client() as http:
