@@ -59,6 +59,7 @@ from orch_scheduler.domain.decide import decide
 from orch_scheduler.domain.fold import apply
 from orch_scheduler.domain.state import SchedulerState
 from tests.helpers.stack import Stack
+from tests.helpers.workflows import txt2img
 
 __all__ = [
     "FULL",
@@ -202,32 +203,7 @@ def _renamed(workflow: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def _sampled(ckpt: str, steps: int, seed: int, *, save: bool = True) -> dict[str, Any]:
     """checkpoint → two prompts → 64×64 latent → KSampler(`steps`) → VAEDecode → SaveImage (or PreviewImage)."""
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": f"bench scene {seed}", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": seed,
-                "steps": steps,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["7", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {
-            "class_type": "SaveImage" if save else "PreviewImage",
-            "inputs": {"images": ["8", 0], **({"filename_prefix": "bench"} if save else {})},
-        },
-    }
+    return txt2img(seed, steps, 64, f"bench scene {seed}", ckpt=ckpt, prefix="bench" if save else None)
 
 
 BATCH_KINDS: tuple[tuple[str, int, float], ...] = (

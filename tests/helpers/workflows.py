@@ -17,10 +17,21 @@ def basic(prefix: str = "e2e_basic") -> dict[str, Any]:
     return workflow
 
 
-def txt2img(seed: int = 1, steps: int = 8, size: int = 64, text: str = "a lighthouse at dusk") -> dict[str, Any]:
-    """SD1.5-style txt2img against the simulated model nodes: `steps` progress messages from KSampler."""
+def txt2img(
+    seed: int = 1,
+    steps: int = 8,
+    size: int = 64,
+    text: str = "a lighthouse at dusk",
+    *,
+    ckpt: str = "sim-sd15.safetensors",
+    prefix: str | None = "e2e_txt2img",
+) -> dict[str, Any]:
+    """SD1.5-style txt2img against the simulated model nodes: `steps` progress messages from KSampler.
+
+    The image goes to SaveImage under `prefix`, or to PreviewImage when `prefix` is None.
+    """
     return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sim-sd15.safetensors"}},
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": text, "clip": ["4", 1]}},
         "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
         "5": {"class_type": "EmptyLatentImage", "inputs": {"width": size, "height": size, "batch_size": 1}},
@@ -40,5 +51,8 @@ def txt2img(seed: int = 1, steps: int = 8, size: int = 64, text: str = "a lighth
             },
         },
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "e2e_txt2img", "images": ["8", 0]}},
+        "9": {
+            "class_type": "SaveImage" if prefix is not None else "PreviewImage",
+            "inputs": {"images": ["8", 0], **({"filename_prefix": prefix} if prefix is not None else {})},
+        },
     }
