@@ -43,13 +43,13 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
-from pydantic import ValidationError
 
 from orch_common.contracts import events as ev
 from orch_common.contracts import subjects
 from orch_common.contracts.commands import CancelJob, RunJob, command_subject
 from orch_common.contracts.rpc import RpcError, RpcReply, RpcVerb
 from orch_common.natsutil import connect, wait_for_topology
+from orch_scheduler.decoding import parse_event_bytes, parse_message
 from orch_scheduler.domain.decide import decide
 from orch_scheduler.domain.fold import apply
 from orch_scheduler.domain.state import BackendStatus, SchedulerState
@@ -271,7 +271,7 @@ class Scheduler:
         good: list[Msg] = []
         for msg in msgs:
             try:
-                event, record = _parse_message(msg)
+                event, record = parse_message(msg)
             except PoisonMessageError as exc:
                 log.error("scheduler: terminating poison message on %s: %s", msg.subject, exc)
                 with contextlib.suppress(Exception):
@@ -324,7 +324,7 @@ class Scheduler:
             except nats.js.errors.NotFoundError:
                 continue
             try:
-                event, record = _parse_event_bytes(raw.data or b"", raw.headers, raw.subject or "", seq)
+                event, record = parse_event_bytes(raw.data or b"", raw.headers, raw.subject or "", seq)
             except PoisonMessageError:
                 continue  # the consumer terms it when it comes back
             parsed.append(event)
@@ -631,41 +631,6 @@ async def _settle(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None
     """Wait for cancelled tasks to end, but never longer than `timeout` (a stuck library await must not hang)."""
     if tasks:
         await asyncio.wait(tasks, timeout=timeout)
-
-
-def _parse_message(msg: Msg) -> tuple[Any, LogRecord]:
-    """The event of a stream message and its log row; the event is None for a well-formed kind we do not fold."""
-    return _parse_event_bytes(msg.data, msg.headers, msg.subject, _stream_seq(msg.reply) if msg.reply else None)
-
-
-def _parse_event_bytes(
-    payload: bytes, headers: dict[str, str] | None, subject: str, seq: int | None
-) -> tuple[Any, LogRecord]:
-    try:
-        event = ev.parse_event(payload)
-    except ValidationError as exc:
-        msg_id = (headers or {}).get(Header.MSG_ID.value)
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            raise PoisonMessageError(f"not JSON: {payload[:80]!r}") from exc
-        if not (msg_id and isinstance(data, dict) and isinstance(data.get("type"), str)):
-            raise PoisonMessageError(f"not an event: {exc.errors(include_url=False)[:3]}") from exc
-        # A kind of event the scheduler does not fold (e.g. project runs): logged, not folded.
-        return None, LogRecord(
-            event_id=msg_id, type=data["type"], payload=payload.decode(), stream_seq=seq, subject=subject
-        )
-    return event, record_of(event, stream_seq=seq, payload=payload.decode(), subject=subject)
-
-
-def _stream_seq(reply: str) -> int:
-    """The stream sequence in a JetStream ack subject (`msg.metadata` builds far more, at ~10x the cost)."""
-    tokens = reply.split(".")
-    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
-        return int(tokens[5])
-    if len(tokens) >= 12:  # $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.…
-        return int(tokens[7])
-    return int(Msg.Metadata._from_reply(reply).sequence.stream)
 
 
 def _backend_id_of(key: str, value: bytes | None) -> str:
