@@ -16,6 +16,8 @@ from orch_api.coalesce import Outbox
 from orch_common.contracts import subjects
 from orch_common.contracts.events import JobScheduled, JobStarted, JobSubmitted, JobSucceeded
 from orch_common.contracts.live import BackendMetrics, GpuMetrics, LivePreview, LiveProgress
+from orch_common.contracts.projects import ProjectDocument
+from orch_common.contracts.runs import RunCancellationRequested, RunItemRetryRequested, RunRequested
 from tests.api.conftest import BASIC_CLASSES, ApiServer, FakeScheduler, job_view, register_backend
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -199,3 +201,48 @@ async def test_a_job_that_started_before_the_api_ends_with_the_schedulers_output
     job = seen[-1]["job"]
     assert job["state"] == "succeeded" and job["outputs"][0]["artifact_id"] == "old1/1/9/0-a.png"
     assert not any(key.startswith("_") for key in job)
+
+
+async def test_a_runs_job_says_its_run_graph_node_and_item_in_every_job_message(api: ApiServer, nc: Client) -> None:
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        assert json.loads(await ws.recv())["type"] == "snapshot"
+        await _publish_events(
+            nc,
+            JobSubmitted(
+                job_id="runjob1",
+                workflow=WORKFLOW,
+                project_id="proj1",
+                run_id="run1",
+                graph_node_id="gen",
+                labels={"item": "2"},
+            ),
+            JobScheduled(job_id="runjob1", attempt=1, backend_id="gpu-live", prompt_id="p9"),
+            JobSucceeded(job_id="runjob1", attempt=1, backend_id="gpu-live"),
+        )
+        seen = await _receive_until(ws, lambda m: m["type"] == "job" and m["job"]["state"] == "succeeded")
+    jobs = [m["job"] for m in seen if m["type"] == "job" and m["job"]["id"] == "runjob1"]
+    assert jobs and all(
+        (j["project_id"], j["run_id"], j["graph_node_id"], j["labels"]) == ("proj1", "run1", "gen", {"item": "2"})
+        for j in jobs
+    )
+
+
+async def test_a_runs_request_retry_and_cancellation_reach_live_clients_without_the_document(
+    api: ApiServer, nc: Client
+) -> None:
+    document = ProjectDocument(name="live runs")
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        assert json.loads(await ws.recv())["type"] == "snapshot"
+        await _publish_events(
+            nc,
+            RunRequested(run_id="run2", project_id="proj2", project_version=1, document=document),
+            RunItemRetryRequested(run_id="run2", item=0, nonce="a"),
+            RunCancellationRequested(run_id="run2", nonce="b"),
+        )
+        seen = await _receive_until(ws, lambda m: m["type"] == "run" and m["run"]["event"] == "cancellation_requested")
+    runs = [m["run"] for m in seen if m["type"] == "run"]
+    assert runs == [
+        {"id": "run2", "project_id": "proj2", "event": "requested", "item": None},
+        {"id": "run2", "project_id": "proj2", "event": "item_retry_requested", "item": 0},
+        {"id": "run2", "project_id": "proj2", "event": "cancellation_requested", "item": None},
+    ]

@@ -4,7 +4,10 @@ One hub per API process holds two subscriptions:
 
 - an ephemeral ordered JetStream consumer on `orch.v1.evt.>` delivering the events after start-up (recreated
   from the last folded sequence after a NATS reconnect), folded into a small per-job summary
-  (`{"id", "state", "backend", "attempt", "error", "outputs", "labels"}`) and backend status;
+  (`{"id", "state", "backend", "attempt", "error", "outputs", "labels", "project_id", "run_id", "graph_node_id"}`:
+  a run's job says from its first message which run, graph node and item (`labels["item"]`) it is) and backend
+  status; a run's own events leave as `{"type": "run", "run": {"id", "project_id", "event", "item"}}` (the event
+  without its document: `requested`, `item_retry_requested`, `cancellation_requested`);
 - a core subscription on `orch.v1.live.>` (progress, previews, backend metrics; never stored).
 
 Each connected client has an `Outbox` (coalescing, bounded, rate-limited per job); the hub offers every
@@ -58,6 +61,7 @@ _BACKEND_STATUS_OF_EVENT = {
     "backend.enabled": "online",
 }
 _KEEP_FINISHED = 1000
+_KEEP_RUNS = 1000
 _HEARTBEAT_S = 1.0
 """Idle heartbeat of the events consumer: nats-py recreates a consumer that misses two."""
 _WATCH_S = 0.5
@@ -84,6 +88,7 @@ class LiveHub:
         self._finished: OrderedDict[str, None] = OrderedDict()  # terminal job ids, oldest first
         self.backend_metrics: dict[str, BackendMetrics] = {}
         self.backend_status: dict[str, str] = {}
+        self._run_projects: OrderedDict[str, str] = OrderedDict()  # run id → project id, newest last
         self._outboxes: set[Outbox] = set()
         self._events: Subscription | None = None
         self._live: Subscription | None = None
@@ -174,6 +179,8 @@ class LiveHub:
             self._fold_job(kind, event)
         elif kind in _BACKEND_STATUS_OF_EVENT:
             self._fold_backend(kind, event)
+        elif kind.startswith("run."):
+            self._fold_run(kind, event)
 
     def _fold_job(self, kind: str, event: Any) -> None:
         job_id: str = event.job_id
@@ -200,6 +207,9 @@ class LiveHub:
             summary["_seen_from_start"] = True
             summary["pinned_backend"] = event.pinned_backend
             summary["labels"] = dict(event.labels)
+            summary["project_id"] = event.project_id
+            summary["run_id"] = event.run_id
+            summary["graph_node_id"] = event.graph_node_id
         if kind in ("job.attempt_failed", "job.failed"):
             summary["error"] = {
                 "reason": event.reason.value,
@@ -251,6 +261,9 @@ class LiveHub:
             summary["attempt"] = max([int(summary["attempt"]), *(a.attempt for a in view.attempts)])
             summary["backend"] = summary["backend"] or view.backend
             summary["labels"] = dict(view.labels)
+            summary["project_id"] = view.project_id
+            summary["run_id"] = view.run_id
+            summary["graph_node_id"] = view.graph_node_id
             self._offer("job", job_id, "job", job_message(dict(summary)))
 
     def _prune(self) -> None:
@@ -267,6 +280,24 @@ class LiveHub:
             backend["comfy_url"] = event.comfy_url
             backend["capabilities"] = event.capabilities.model_dump(mode="json")
         self._offer("backend", event.backend_id, "backend", {"type": "backend", "backend": backend})
+
+    def _fold_run(self, kind: str, event: Any) -> None:
+        """A run's request, item retry or cancellation as a small message (clients that follow the run refetch it)."""
+        run_id: str = event.run_id
+        if kind == "run.requested":
+            self._run_projects[run_id] = event.project_id
+            self._run_projects.move_to_end(run_id)
+            while len(self._run_projects) > _KEEP_RUNS:
+                self._run_projects.popitem(last=False)
+        run: dict[str, Any] = {
+            "id": run_id,
+            "project_id": self._run_projects.get(run_id),
+            "event": kind.split(".", 1)[1],
+            "item": getattr(event, "item", None),
+        }
+        message = {"type": "run", "run": run}
+        for outbox in self._outboxes:  # one slot per event (a retry and a cancel close together both leave)
+            outbox.offer(("run", event.event_id), ("run", run_id), message)
 
     # -------------------------------------------------------------------------------------- live
 
