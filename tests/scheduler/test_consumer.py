@@ -134,3 +134,36 @@ async def test_a_restarted_scheduler_rebuilds_its_state_from_the_log_and_resumes
         await eventually(lambda: restarted.state.jobs["j1"].state == JobState.SUCCEEDED, what="succeeded")
     finally:
         await restarted.stop()
+
+
+async def test_a_decision_the_log_could_not_record_is_logged_when_it_comes_back_and_folded_once(
+    nats_url, nc, agent, tmp_path
+):
+    db = tmp_path / "events.duckdb"
+    gpu = await agent("gpu-a")
+    async with running_scheduler(nats_url, db) as scheduler:
+        real_append = scheduler.event_log.append
+        refused: list[str] = []
+
+        def append_failing_once_for_decisions(records):
+            if not refused and any(r.type == "job.scheduled" for r in records):
+                refused.extend(r.event_id for r in records)
+                raise OSError("disk full (simulated)")
+            return real_append(records)
+
+        scheduler.event_log.append = append_failing_once_for_decisions  # type: ignore[method-assign]
+        await publish(nc, submitted("j1"))
+        run = await gpu.next_command()  # the RunJob goes out before the decision is appended to the log
+        await eventually(lambda: bool(refused), what="the log refusing the decision")
+        await eventually(lambda: _logged(scheduler, refused[0]), what="the decision logged from its echo")
+        await gpu.succeed(run)
+        await eventually(lambda: scheduler.state.jobs["j1"].state == JobState.SUCCEEDED, what="j1 succeeded")
+        await consumer_drained(nc)
+        live = scheduler.state.snapshot()
+        assert [a.number for a in scheduler.state.jobs["j1"].attempts] == [1]
+    assert _rows(db, "SELECT count(*), count(DISTINCT event_id) FROM events WHERE job_id = 'j1'") == [(4, 4)]
+    assert replay(db).snapshot() == live
+
+
+def _logged(scheduler, event_id: str) -> bool:
+    return bool(scheduler.event_log.payloads_by_id([event_id]))

@@ -6,12 +6,14 @@ One batch at a time, in this order (a message is acked only after its commit):
       → parse (a poison message is termed and logged, never retried)
       → append to the DuckDB log in one transaction (commit)       → `after_commit` hook (tests)
       → fold the events the log reported as new
-      → decide: publish each decision event (Nats-Msg-Id = event_id), log and fold it, then send its command
+      → decide: publish the round's decision events pipelined (Nats-Msg-Id = event_id), fold each one JetStream
+        stored, send the commands they call for; further rounds until nothing is left; then log the decisions
       → `before_ack` hook (tests) → ack the batch
     (a batch that fails, e.g. the log cannot be written, is nak'd with a delay and redelivered)
 
-Decisions are appended to the log as soon as JetStream stored them, so the state always reflects them; when the
-same event comes back through the consumer it is not new and changes nothing. On start-up the state is rebuilt
+Decisions are folded as soon as JetStream stored them, so the state always reflects them, and appended to the log
+when the rounds settle (before the batch's ack); when the same event comes back through the consumer it is not new
+and changes nothing. On start-up the state is rebuilt
 from the log, RunJob is re-sent for attempts scheduled but not started (deduplicated by its command id) and a
 decision round answers whatever the log left open, so a crash between commit and ack decides nothing twice.
 A logged JobScheduled stays owed its RunJob until JetStream has stored the command, so a publish failure
@@ -33,7 +35,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +44,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header, PubAck
 
 from orch_common.contracts import events as ev
 from orch_common.contracts import subjects
@@ -66,6 +68,7 @@ __all__ = ["Scheduler"]
 log = logging.getLogger(__name__)
 
 _MAX_ROUNDS = 16
+_PUBLISH_TIMEOUT_S = 5.0
 _KV_DELETE_OPS = frozenset({"DEL", "PURGE"})
 
 
@@ -98,7 +101,8 @@ class Scheduler:
         self._stopping = asyncio.Event()
         self._act_pending = False
         self._cancels_sent: set[str] = set()
-        self._runs_owed: list[ev.JobScheduled] = []  # logged placements whose RunJob is not yet in JetStream
+        self._runs_owed: list[ev.JobScheduled] = []  # folded placements whose RunJob is not yet in JetStream
+        self._unlogged: set[str] = set()  # ids of decisions folded but not yet appended to the log
         self._submitted = SubmittedPayloads()  # recent JobSubmitted payloads: a RunJob needs no log read for them
         self._heartbeats: dict[str, float] = {}  # backend id → monotonic time of its last KV put
         self._deregistered: set[str] = set()
@@ -287,6 +291,9 @@ class Scheduler:
             await self.after_commit(good)
         superseded: list[CancelJob] = []
         for event, record, is_new in zip(parsed, records, new, strict=True):
+            if self._unlogged and record.event_id in self._unlogged:
+                self._unlogged.discard(record.event_id)  # a decision folded when it was made: now logged too
+                continue
             if is_new and event is not None:
                 before = self.state.applied
                 apply(self.state, event)
@@ -340,42 +347,43 @@ class Scheduler:
     # --------------------------------------------------------------------------------------------- acting
 
     async def _act(self) -> None:
-        """Run decision rounds until the state asks for nothing more (or publishing fails: retried later)."""
+        """Run decision rounds until the state asks for nothing more (or publishing fails: retried later).
+
+        Each round's events are published pipelined and folded as soon as JetStream stored them, so the next round
+        and the RunJob commands (sent right after) need no DuckDB commit; the rounds' events are appended to the
+        log together at the end, in the order they were folded. An event folded but not yet logged is remembered
+        in `_unlogged`: when it comes back through the consumer it is logged there and not folded again.
+        """
         self._act_pending = False
+        pending: list[LogRecord] = []
         try:
             await self._send_owed_runs()
-        except Exception as exc:
-            log.warning("scheduler: could not send RunJob commands (will retry): %s", exc)
-            self._act_pending = True
-            return
-        for _ in range(_MAX_ROUNDS):
-            decisions = decide(
-                self.state,
-                self.clock(),
-                max_inflight=self.settings.max_inflight_per_backend,
-                new_prompt_id=self.new_prompt_id,
-                cancels_sent=self._cancels_sent,
-                policy=self.settings.placement_policy,
-            )
-            if not decisions:
-                return
-            try:
-                stored: list[tuple[Any, LogRecord]] = []
-                try:
-                    for event in decisions.events:
-                        stored.append(await self._publish_event(event))
-                finally:
-                    self._runs_owed.extend(self._log_and_fold(stored))
+            for _ in range(_MAX_ROUNDS):
+                decisions = decide(
+                    self.state,
+                    self.clock(),
+                    max_inflight=self.settings.max_inflight_per_backend,
+                    new_prompt_id=self.new_prompt_id,
+                    cancels_sent=self._cancels_sent,
+                    policy=self.settings.placement_policy,
+                )
+                if not decisions:
+                    return
+                stored, failure = await self._publish_events(decisions.events)
+                self._runs_owed.extend(self._fold_decisions(stored, pending))
+                if failure is not None:
+                    raise failure
                 await self._send_owed_runs()
-                for cancel in decisions.cancels:
-                    await self._publish_command(cancel)
-                    self._cancels_sent.add(cancel.command_id)
-            except Exception as exc:
-                log.warning("scheduler: could not publish decisions (will retry): %s", exc)
-                self._act_pending = True
-                return
-        log.warning("scheduler: decisions did not settle after %d rounds", _MAX_ROUNDS)
-        self._act_pending = True
+                await self._publish_commands(decisions.cancels)
+                self._cancels_sent.update(cancel.command_id for cancel in decisions.cancels)
+            log.warning("scheduler: decisions did not settle after %d rounds", _MAX_ROUNDS)
+            self._act_pending = True
+        except Exception as exc:
+            log.warning("scheduler: could not publish decisions (will retry): %s", exc)
+            self._act_pending = True
+        finally:
+            if pending:
+                await self._log_decisions(pending)
 
     def _superseded_retry(self, succeeded: ev.JobSucceeded) -> list[CancelJob]:
         """CancelJob for the retry a late success of an older attempt superseded (the fold ended it unstarted)."""
@@ -387,13 +395,14 @@ class Scheduler:
             if a.number > succeeded.attempt and a.outcome == "superseded"
         ]
 
-    def _log_and_fold(self, stored: list[tuple[Any, LogRecord]]) -> list[ev.JobScheduled]:
-        """Append published decisions to the log, fold the new ones; the JobScheduled that took effect."""
-        new = self.event_log.append([record for _, record in stored])
+    def _fold_decisions(self, stored: list[tuple[Any, LogRecord]], pending: list[LogRecord]) -> list[ev.JobScheduled]:
+        """Fold published decisions (owed to the log: added to `pending`); the JobScheduled that took effect."""
         scheduled: list[ev.JobScheduled] = []
-        for (event, record), is_new in zip(stored, new, strict=True):
-            if not is_new:
-                continue
+        for event, record in stored:
+            if record.event_id in self._unlogged:
+                continue  # a decision JetStream handed back as a duplicate of one already folded
+            self._unlogged.add(record.event_id)
+            pending.append(record)
             before = self.state.applied
             apply(self.state, event)
             if isinstance(event, ev.JobScheduled) and self.state.applied > before:
@@ -402,45 +411,96 @@ class Scheduler:
                 self._submitted.put(event.job_id, record.payload)
         return scheduled
 
-    async def _publish_event(self, event: Any) -> tuple[Any, LogRecord]:
-        """Publish a decision; when JetStream already holds an event with its id, that stored event wins."""
-        assert self._js is not None
-        payload = event.model_dump_json()
-        ack = await self._js.publish(
-            event.subject,
-            payload.encode(),
-            stream=subjects.EVENTS_STREAM,
-            headers={Header.MSG_ID.value: event.event_id},
+    async def _log_decisions(self, pending: list[LogRecord]) -> None:
+        """Append folded decisions to the log. If that fails they stay in `_unlogged`: the consumer, which gets
+        every published event back, logs them then (without folding them a second time)."""
+        try:
+            await asyncio.to_thread(self.event_log.append, pending)
+        except Exception as exc:
+            log.error("scheduler: %d decisions not logged yet (logged when they come back): %s", len(pending), exc)
+            return
+        self._unlogged.difference_update(record.event_id for record in pending)
+
+    async def _publish_events(self, events: list[Any]) -> tuple[list[tuple[Any, LogRecord]], Exception | None]:
+        """Publish decisions pipelined; the ones stored, in order, up to the first failure (and that failure).
+
+        When JetStream already holds an event with its id, that stored event wins."""
+        payloads = [event.model_dump_json() for event in events]
+        acks = await self._publish_many(
+            [(event.subject, payload, event.event_id) for event, payload in zip(events, payloads, strict=True)],
+            subjects.EVENTS_STREAM,
         )
-        if ack.duplicate:
-            with contextlib.suppress(Exception):
-                raw = await self._js.get_msg(subjects.EVENTS_STREAM, seq=ack.seq)
-                if raw.data:
-                    stored_event = ev.parse_event(raw.data)
-                    if stored_event.event_id == event.event_id:
-                        return stored_event, record_of(stored_event, stream_seq=ack.seq, payload=raw.data.decode())
-        return event, record_of(event, stream_seq=ack.seq, payload=payload)
+        stored: list[tuple[Any, LogRecord]] = []
+        for event, payload, ack in zip(events, payloads, acks, strict=True):
+            if isinstance(ack, Exception):
+                return stored, ack
+            if ack.duplicate:
+                stored.append(await self._stored_event(event, payload, ack.seq))
+            else:
+                stored.append((event, record_of(event, stream_seq=ack.seq, payload=payload)))
+        return stored, None
+
+    async def _stored_event(self, event: Any, payload: str, seq: int) -> tuple[Any, LogRecord]:
+        assert self._js is not None
+        with contextlib.suppress(Exception):
+            raw = await self._js.get_msg(subjects.EVENTS_STREAM, seq=seq)
+            if raw.data:
+                stored_event = ev.parse_event(raw.data)
+                if stored_event.event_id == event.event_id:
+                    return stored_event, record_of(stored_event, stream_seq=seq, payload=raw.data.decode())
+        return event, record_of(event, stream_seq=seq, payload=payload)
+
+    async def _publish_event(self, event: Any) -> tuple[Any, LogRecord]:
+        """Publish one event (not a decision: it is logged when it comes back through the consumer)."""
+        stored, failure = await self._publish_events([event])
+        if failure is not None:
+            raise failure
+        return stored[0]
+
+    async def _publish_many(self, items: list[tuple[str, str, str]], stream: str) -> list[PubAck | Exception]:
+        """Publish (subject, payload, message id) items without waiting between them; each one's ack or error."""
+        assert self._js is not None
+        futures: list[asyncio.Future[PubAck]] = []
+        for subject, payload, msg_id in items:
+            futures.append(
+                await self._js.publish_async(
+                    subject, payload.encode(), stream=stream, headers={Header.MSG_ID.value: msg_id}
+                )
+            )
+        done, _ = await asyncio.wait(futures, timeout=_PUBLISH_TIMEOUT_S) if futures else (set(), set())
+        results: list[PubAck | Exception] = []
+        for future in futures:
+            if future not in done:
+                future.cancel()
+                results.append(TimeoutError(f"no ack from JetStream within {_PUBLISH_TIMEOUT_S:g}s"))
+            elif (error := future.exception()) is not None:
+                results.append(error if isinstance(error, Exception) else RuntimeError(str(error)))
+            else:
+                results.append(future.result())
+        return results
+
+    async def _publish_commands(self, commands: Sequence[RunJob | CancelJob]) -> None:
+        """Publish commands pipelined; raises the first failure (message ids make a re-send harmless)."""
+        acks = await self._publish_many(
+            [(command_subject(cmd), cmd.model_dump_json(), cmd.command_id) for cmd in commands],
+            subjects.COMMANDS_STREAM,
+        )
+        for ack in acks:
+            if isinstance(ack, Exception):
+                raise ack
 
     async def _publish_command(self, cmd: RunJob | CancelJob) -> None:
-        assert self._js is not None
-        await self._js.publish(
-            command_subject(cmd),
-            cmd.model_dump_json().encode(),
-            stream=subjects.COMMANDS_STREAM,
-            headers={Header.MSG_ID.value: cmd.command_id},
-        )
+        await self._publish_commands([cmd])
 
     async def _send_owed_runs(self) -> None:
-        """Send RunJob for every logged JobScheduled still owed one; each leaves the list once JetStream has it."""
-        while self._runs_owed:
-            owed_now = len(self._runs_owed)
-            live = [owed for owed in self._runs_owed if self._still_owed(owed)]
-            payloads = self._submitted_payloads(live)  # one log read at most for the whole list
-            for _ in range(owed_now):
-                owed = self._runs_owed[0]
-                if self._still_owed(owed):
-                    await self._send_run_commands([owed], payloads)
-                del self._runs_owed[0]
+        """Send RunJob for every JobScheduled still owed one, pipelined; they leave the list once JetStream has
+        them (on a failure all stay owed: the ones that did get through are deduplicated by their command id)."""
+        if not self._runs_owed:
+            return
+        owed = list(self._runs_owed)
+        live = [s for s in owed if self._still_owed(s)]
+        await self._publish_commands(self._run_commands(live))
+        del self._runs_owed[: len(owed)]
 
     def _still_owed(self, owed: ev.JobScheduled) -> bool:
         job = self.state.jobs.get(owed.job_id)
@@ -462,12 +522,11 @@ class Scheduler:
             found.update((event_id.removesuffix(":submitted"), payload) for event_id, payload in logged.items())
         return found
 
-    async def _send_run_commands(
-        self, scheduled: list[ev.JobScheduled], payloads: dict[str, str] | None = None
-    ) -> None:
+    def _run_commands(self, scheduled: list[ev.JobScheduled]) -> list[RunJob]:
         if not scheduled:
-            return
-        submitted = payloads if payloads is not None else self._submitted_payloads(scheduled)
+            return []
+        submitted = self._submitted_payloads(scheduled)
+        commands: list[RunJob] = []
         for s in scheduled:
             payload = submitted.get(s.job_id)
             if payload is None:  # pragma: no cover - a job is only known through its JobSubmitted
@@ -476,7 +535,7 @@ class Scheduler:
             job = json.loads(payload)
             labels = job.get("labels") or {}
             previews = labels.get("previews", "true") != "false"
-            await self._publish_command(
+            commands.append(
                 RunJob(
                     backend_id=s.backend_id,
                     job_id=s.job_id,
@@ -489,6 +548,7 @@ class Scheduler:
                     expected_seconds=self._expected_seconds(s, labels),
                 )
             )
+        return commands
 
     def _expected_seconds(self, scheduled: ev.JobScheduled, labels: dict[str, Any]) -> float:
         """The longest measured run of this workflow shape on that backend, else the job's `expected_seconds`
