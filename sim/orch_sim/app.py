@@ -19,6 +19,7 @@ from orch_sim import comfy_routes, control, frontend
 from orch_sim.app_state import SimServer
 from orch_sim.config import SimConfig
 from orch_sim.files import contained
+from orch_sim.hot_routes import HotRoutes
 from orch_sim.http_util import empty
 
 __all__ = ["create_app"]
@@ -38,6 +39,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _host_and_origin(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The Host and Origin headers (the last of each, as a dict of them would hold)."""
+    host = origin = None
+    for key, value in headers:
+        name = key.lower()
+        if name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+    return host, origin
+
+
 class OriginCheck:
     """ComfyUI's drive-by protection: with a loopback Host, an Origin whose host[:port] differs → 403."""
 
@@ -46,8 +59,7 @@ class OriginCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-            host, origin = headers.get("host"), headers.get("origin")
+            host, origin = _host_and_origin(scope["headers"])
             if host and origin and _is_loopback(host) and urlparse(origin).netloc != host:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
@@ -107,6 +119,7 @@ def create_app(config: SimConfig, sim: SimServer | None = None) -> FastAPI:
     app.include_router(frontend.internal_router)
     app.include_router(control.router)
     _mount_static(app)
+    app.add_middleware(HotRoutes)  # inside the origin check / CORS layer, added next
     if config.cors_origin is not None:
         app.add_middleware(CorsHeaders, origin=config.cors_origin)
     else:

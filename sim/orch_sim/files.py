@@ -9,6 +9,7 @@ Uploads: an existing name is reused when its bytes are identical, otherwise rena
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -33,9 +34,15 @@ class FileError(Exception):
         self.status = status
 
 
+@functools.lru_cache(maxsize=256)
+def _real_root(base: str) -> str:
+    # Remembered: a directory later swapped for a symlink makes `contained` refuse more, never less.
+    return os.path.realpath(base)
+
+
 def contained(base: Path, *parts: str) -> Path | None:
     """`base/parts…` if its real path stays inside `base`'s real path, else None."""
-    root = os.path.realpath(base)
+    root = _real_root(os.fspath(base))
     target = os.path.realpath(os.path.join(root, *parts))
     if os.path.commonpath([root, target]) != root:
         return None

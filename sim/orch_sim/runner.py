@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import io
 import logging
 import os
@@ -241,10 +240,11 @@ class _PromptRun:
     async def run(self) -> dict[str, Any]:
         self._add_message("execution_start", {"prompt_id": self.prompt_id}, broadcast=False)
         is_changed = is_changed_values(self.prompt, Path(self.server.dirs.input))
-        # Nodes see the prompt the way ComfyUI's executor holds it: with `is_changed` filled in.
-        self.node_prompt = copy.deepcopy(self.prompt)
+        # Nodes see the prompt the way ComfyUI's executor holds it: with `is_changed` filled in (on copies of
+        # those nodes; nodes only read the prompt).
+        self.node_prompt = dict(self.prompt)
         for changed_id, value in is_changed.items():
-            self.node_prompt[changed_id]["is_changed"] = value
+            self.node_prompt[changed_id] = {**self.prompt[changed_id], "is_changed": value}
         self.keys = keys = self._cache_keys(is_changed)
         cache = self.runner.cache
         live = set(keys.values())

@@ -22,7 +22,7 @@ from PIL.PngImagePlugin import PngInfo
 from .context import NodeContext, NodeResult, SimDirs
 from .files import annotated_path, save_target
 from .mask import image_of_mask
-from .registry import NodeTable
+from .registry import SMALL_ELEMENTS, NodeTable, off_loop
 from .values import (
     Array,
     get_image,
@@ -159,7 +159,8 @@ async def save_image(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
     images = get_image(inputs, "images")
     prefix = get_str(inputs, "filename_prefix", "ComfyUI")
     metadata = png_metadata(ctx.prompt, ctx.extra_pnginfo)
-    results = await asyncio.to_thread(_save_pngs, images, ctx.dirs.output, prefix, "output", 4, metadata)
+    small = images.size <= SMALL_ELEMENTS
+    results = await off_loop(small, _save_pngs, images, ctx.dirs.output, prefix, "output", 4, metadata)
     return NodeResult((), {"images": results})
 
 
@@ -169,7 +170,8 @@ def _temp_prefix() -> str:
 
 async def _preview(ctx: NodeContext, images: Array) -> NodeResult:
     metadata = png_metadata(ctx.prompt, ctx.extra_pnginfo)
-    results = await asyncio.to_thread(_save_pngs, images, ctx.dirs.temp, _temp_prefix(), "temp", 1, metadata)
+    small = images.size <= SMALL_ELEMENTS
+    results = await off_loop(small, _save_pngs, images, ctx.dirs.temp, _temp_prefix(), "temp", 1, metadata)
     return NodeResult((), {"images": results})
 
 
