@@ -20,11 +20,14 @@ Run: ``python -m bench.bench_dispatch [--quick]``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import sys
+import os
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +35,7 @@ from typing import Any
 import duckdb
 import httpx
 import nats
+import psutil
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -248,10 +252,61 @@ def dispatch_section(r: DispatchResult) -> str:
 # ------------------------------------------------------------------------------------------- throughput
 
 
+MAX_INFLIGHT_ENV = "ORCH_SCHEDULER_MAX_INFLIGHT_PER_BACKEND"
+ROLES = ("api", "scheduler", "nats-server", "sims", "agents", "bench client")
+
+
+def _role(name: str) -> str:
+    if name.startswith("agent-"):
+        return "agents"
+    if name.startswith("sim-") or name == "floor":
+        return "sims"
+    return name
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _cpu_by_role(stack: Stack) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the stack, summed per role."""
+    out = dict.fromkeys(ROLES, 0.0)
+    for name, proc in stack.procs.items():
+        if proc.popen is not None and proc.alive:
+            out[_role(name)] = out.get(_role(name), 0.0) + _cpu_seconds(proc.popen.pid)
+    if stack.nats.pid is not None:
+        out["nats-server"] = _cpu_seconds(stack.nats.pid)
+    out["bench client"] = _cpu_seconds(os.getpid())
+    return out
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one throughput run submits and how deep the scheduler queues per backend."""
+
+    batch: int = 0  # 0: one `POST /api/jobs` per job; else `POST /api/jobs/batch` with this many jobs
+    max_inflight: int | None = None  # None: the scheduler's default
+    submitters: int = 16
+
+    @property
+    def inflight(self) -> int:
+        return self.max_inflight or SchedulerSettings().max_inflight_per_backend
+
+    @property
+    def label(self) -> str:
+        how = f"batches of {self.batch}" if self.batch else "one job per request"
+        return f"{how}, {self.submitters} submitters, ≤ {self.inflight} in flight per backend"
+
+
 @dataclass
 class ThroughputResult:
     jobs: int
     backends: int
+    variant: Variant
     submit_s: float
     wall_s: float
     states: Counter[str]
@@ -260,38 +315,91 @@ class ThroughputResult:
     log_events: int
     log_distinct: int
     rss_mib: dict[str, float]
-    submitters: int
+    cpu_s: dict[str, float]
+
+    @property
+    def submitters(self) -> int:
+        return self.variant.submitters
+
+    @property
+    def rate(self) -> float:
+        return self.jobs / self.wall_s if self.wall_s > 0 else float("nan")
 
 
-async def measure_throughput(jobs: int, *, backends: int, submitters: int = 16) -> ThroughputResult:
-    async with bench_stack(backends) as stack:
-        watch = JobWatch(expected=jobs)
-        nc = await nats.connect(stack.nats.url)
-        subs = await _watch(nc, watch)
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(jobs):
-            queue.put_nowait(i)
-        started = time.perf_counter()
-        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    """Environment for the processes started inside (the stack's children inherit it)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
-            async def submitter() -> None:
-                while not queue.empty():
-                    await _submit(http, tiny_workflow(queue.get_nowait()))
 
-            await asyncio.gather(*(submitter() for _ in range(submitters)))
-            submitted = time.perf_counter() - started
-            await asyncio.wait_for(watch.all_done.wait(), timeout=max(120.0, jobs * 0.2))
-        wall = watch.last_terminal_at - started
-        rss = _rss(stack)
-        for sub in subs:
-            await sub.unsubscribe()
-        await nc.close()
-        stream_events = await _settled_stream_count(stack)
-        stack.procs["scheduler"].stop()
-        log_events, log_distinct, succeeded = _log_counts(stack)
+async def _submit_batch(http: httpx.AsyncClient, workflows: list[dict[str, Any]]) -> list[str]:
+    for attempt in range(5):
+        try:
+            response = await http.post("/api/jobs/batch", json={"jobs": [{"workflow": w} for w in workflows]})
+        except httpx.TransportError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.2)
+            continue
+        if response.status_code == 202:
+            return [str(i) for i in response.json()["ids"]]
+        raise RuntimeError(f"batch refused: {response.status_code} {response.text[:200]}")
+    raise AssertionError("unreachable")
+
+
+async def measure_throughput(
+    jobs: int, *, backends: int, submitters: int = 16, batch: int = 0, max_inflight: int | None = None
+) -> ThroughputResult:
+    """`jobs` tiny jobs through the API on `backends` sims; wall time, event counts and CPU seconds per part."""
+    variant = Variant(batch=batch, max_inflight=max_inflight, submitters=submitters)
+    env = {MAX_INFLIGHT_ENV: str(max_inflight)} if max_inflight is not None else {}
+    with _env(env):
+        async with bench_stack(backends) as stack:
+            watch = JobWatch(expected=jobs)
+            nc = await nats.connect(stack.nats.url)
+            subs = await _watch(nc, watch)
+            await asyncio.sleep(1.0)  # let start-up work (registrations, first heartbeats) settle
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for i in range(jobs):
+                queue.put_nowait(i)
+            cpu_before = _cpu_by_role(stack)
+            started = time.perf_counter()
+            async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+
+                async def submitter() -> None:
+                    while not queue.empty():
+                        if batch:
+                            take = [queue.get_nowait() for _ in range(min(batch, queue.qsize()))]
+                            await _submit_batch(http, [tiny_workflow(i) for i in take])
+                        else:
+                            await _submit(http, tiny_workflow(queue.get_nowait()))
+
+                await asyncio.gather(*(submitter() for _ in range(submitters)))
+                submitted = time.perf_counter() - started
+                await asyncio.wait_for(watch.all_done.wait(), timeout=max(120.0, jobs * 0.2))
+            wall = watch.last_terminal_at - started
+            stream_events = await _settled_stream_count(stack, quiet_s=0.5)
+            cpu_after = _cpu_by_role(stack)
+            rss = _rss(stack)
+            for sub in subs:
+                await sub.unsubscribe()
+            await nc.close()
+            stack.procs["scheduler"].stop()
+            log_events, log_distinct, succeeded = _log_counts(stack)
+    cpu = {role: cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0) for role in ROLES}
     return ThroughputResult(
         jobs,
         backends,
+        variant,
         submitted,
         wall,
         Counter(watch.terminal.values()),
@@ -300,7 +408,7 @@ async def measure_throughput(jobs: int, *, backends: int, submitters: int = 16) 
         log_events,
         log_distinct,
         rss,
-        submitters,
+        cpu,
     )
 
 
@@ -338,29 +446,65 @@ def _log_counts(stack: Stack) -> tuple[int, int, int]:
     return int(total), int(distinct), int(row[0] if row else 0)
 
 
-def throughput_section(r: ThroughputResult) -> str:
-    rate = r.jobs / r.wall_s if r.wall_s > 0 else float("nan")
-    same = "yes" if r.stream_events == r.log_events == r.log_distinct else "**NO**"
-    ok = "yes" if r.states.get("succeeded", 0) == r.jobs == r.succeeded_in_log else "**NO**"
-    rss = ", ".join(f"{k} {v:.0f} MiB" for k, v in r.rss_mib.items())
+def throughput_section(results: list[ThroughputResult]) -> str:
+    """One column per run (variant), side by side: rates, checks, and CPU milliseconds per job by part."""
+    first = results[0]
+    head = "| measure | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |"
+    rule = "| --- |" + " ---: |" * len(results)
+
+    def row(label: str, cells: list[str]) -> str:
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    def cpu_ms(r: ThroughputResult, role: str) -> str:
+        return f"{r.cpu_s.get(role, 0.0) / r.jobs * 1000:.2f}"
+
     lines = [
         "### Throughput (tiny jobs through the API, every lifecycle event in JetStream and DuckDB)",
         "",
-        f"{r.jobs} jobs (EmptyImage 8×8 → PreviewImage) on {r.backends} `orch sim` servers, each with its agent; "
-        f"{r.submitters} concurrent submitters on `POST /api/jobs`; the scheduler places at most "
-        f"{SchedulerSettings().max_inflight_per_backend} jobs in flight per backend. "
-        "Target: 10,000 jobs on 10 servers in < 20 s (≥ 500 jobs/s).",
+        f"{first.jobs} jobs (EmptyImage 8×8 → PreviewImage) on {first.backends} `orch sim` servers, each with its "
+        "agent. Target: 10,000 jobs on 10 servers in < 20 s (≥ 500 jobs/s). Runs, one stack each, one after "
+        "the other:",
         "",
-        "| measure | value |",
-        "| --- | ---: |",
-        f"| wall time, first submission → last terminal event | {r.wall_s:.2f} s |",
-        f"| jobs/s | {rate:.1f} |",
-        f"| all {r.jobs} submissions accepted (202) after | {r.submit_s:.2f} s |",
-        f"| terminal states seen | {dict(r.states)} |",
-        f"| every job succeeded (live events and the log's job.succeeded) | {ok} ({r.succeeded_in_log} in the log) |",
-        f"| events in ORCH_EVENTS / rows in DuckDB / distinct ids | {r.stream_events} / {r.log_events} / "
-        f"{r.log_distinct} ({same}) |",
-        f"| RSS at the end | {rss} |",
+        *(f"{i + 1}. {r.variant.label}" for i, r in enumerate(results)),
+        "",
+        head,
+        rule,
+        row("wall time, first submission → last terminal event", [f"{r.wall_s:.2f} s" for r in results]),
+        row("jobs/s", [f"{r.rate:.1f}" for r in results]),
+        row(f"all {first.jobs} submissions accepted (202) after", [f"{r.submit_s:.2f} s" for r in results]),
+        row("terminal states seen", [str(dict(r.states)) for r in results]),
+        row(
+            "every job succeeded (live events and the log's job.succeeded)",
+            [
+                f"{'yes' if r.states.get('succeeded', 0) == r.jobs == r.succeeded_in_log else '**NO**'} "
+                f"({r.succeeded_in_log} in the log)"
+                for r in results
+            ],
+        ),
+        row(
+            "events in ORCH_EVENTS / rows in DuckDB / distinct ids",
+            [
+                f"{r.stream_events} / {r.log_events} / {r.log_distinct} "
+                f"({'yes' if r.stream_events == r.log_events == r.log_distinct else '**NO**'})"
+                for r in results
+            ],
+        ),
+        *(row(f"CPU ms per job: {role}", [cpu_ms(r, role) for r in results]) for role in ROLES),
+        row("CPU ms per job: all", [f"{sum(r.cpu_s.values()) / r.jobs * 1000:.2f}" for r in results]),
+        row(
+            "CPU cores busy on average (all parts)",
+            [f"{sum(r.cpu_s.values()) / r.wall_s:.2f}" if r.wall_s > 0 else "—" for r in results],
+        ),
+        row(
+            "RSS at the end",
+            [", ".join(f"{k} {v:.0f} MiB" for k, v in r.rss_mib.items()) for r in results],
+        ),
+        "",
+        f"CPU is each process's user + system time (psutil) from the first submission until the stream stopped "
+        f"growing: `sims` and `agents` are summed over the {first.backends} of each; `bench client` is this "
+        "benchmark's own process (the HTTP submitters and a subscriber that decodes every event). Idle "
+        "background work (heartbeats, per-second metrics) in that window is counted too. With "
+        f"{os.cpu_count()} cores, jobs/s can be no more than cores × 1000 / (CPU ms per job: all).",
         "",
     ]
     return "\n".join(lines)
@@ -369,13 +513,15 @@ def throughput_section(r: ThroughputResult) -> str:
 # ---------------------------------------------------------------------------------------------- harness
 
 
-QUICK: dict[str, dict[str, Any]] = {
+QUICK: dict[str, Any] = {
     "dispatch": {"jobs": 500, "backends": 3, "in_flight": 3, "floors": 300},
-    "throughput": {"jobs": 500, "backends": 3},
+    "throughput": {"jobs": 1000, "backends": 10},
+    "throughput_runs": [{}],
 }
-FULL: dict[str, dict[str, Any]] = {
+FULL: dict[str, Any] = {
     "dispatch": {"jobs": 10_000, "backends": 3, "in_flight": 3, "floors": 2000},
     "throughput": {"jobs": 10_000, "backends": 10},
+    "throughput_runs": [{}],
 }
 
 
@@ -383,10 +529,37 @@ def run(quick: bool = False) -> str:
     """Both measurements in one run (sizes from `QUICK` or `FULL`); a markdown section for docs/benchmarks.md."""
     sizes = QUICK if quick else FULL
     dispatch = asyncio.run(measure_dispatch(**sizes["dispatch"]))
-    throughput = asyncio.run(measure_throughput(**sizes["throughput"]))
+    throughput = [
+        asyncio.run(measure_throughput(**sizes["throughput"], **variant))
+        for variant in sizes.get("throughput_runs", [{}])
+    ]
     sections = ["## Job path: dispatch and throughput", "", dispatch_section(dispatch), throughput_section(throughput)]
     return "\n".join(sections)
 
 
+def _main() -> None:
+    parser = argparse.ArgumentParser(description="Job-path benchmarks; with --jobs, only one throughput run.")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--jobs", type=int, default=None, help="only a throughput run of this many jobs")
+    parser.add_argument("--backends", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=0, help="jobs per POST /api/jobs/batch (0: POST /api/jobs)")
+    parser.add_argument("--submitters", type=int, default=16)
+    parser.add_argument("--max-inflight", type=int, default=None, help="the scheduler's max_inflight_per_backend")
+    args = parser.parse_args()
+    if args.jobs is None:
+        print(run(quick=args.quick))
+        return
+    result = asyncio.run(
+        measure_throughput(
+            args.jobs,
+            backends=args.backends,
+            submitters=args.submitters,
+            batch=args.batch,
+            max_inflight=args.max_inflight,
+        )
+    )
+    print(throughput_section([result]))
+
+
 if __name__ == "__main__":
-    print(run(quick="--quick" in sys.argv))
+    _main()
