@@ -86,6 +86,10 @@ export interface Job {
   outputs: JobOutput[];
   labels: Record<string, string>;
   workflow?: JsonObject;
+  /** set on a run's jobs: the project, run and graph node (its item is `labels.item`) */
+  project_id?: string | null;
+  run_id?: string | null;
+  graph_node_id?: string | null;
 }
 
 export interface JobEvent {
@@ -224,7 +228,17 @@ export type LiveMessage =
   | { type: "preview"; job_id: string; node_id: string | null; content_type: string; data_b64: string }
   | ({ type: "metrics" } & BackendMetrics)
   | { type: "backend"; backend: Backend }
-  | ({ type: "backend" } & Backend);
+  | ({ type: "backend" } & Backend)
+  | { type: "run"; run: RunEventMessage };
+
+/** A run's request, item retry or cancellation on the live stream (its jobs come as `job` messages). */
+export interface RunEventMessage {
+  id: string;
+  /** null when the run was requested before the API started */
+  project_id: string | null;
+  event: "requested" | "item_retry_requested" | "cancellation_requested" | string;
+  item: number | null;
+}
 
 export interface SavedWorkflow {
   backend: string;

@@ -1,8 +1,9 @@
 import { render, screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import type { Backend } from "../api/types";
-import type { MetricsSample } from "../live/liveReducer";
+import type { LiveJob, MetricsSample } from "../live/liveReducer";
 import { BackendCard } from "./BackendCard";
+import { occupancy, runningByBackend } from "./occupancy";
 
 const backend = (over: Partial<Backend> = {}): Backend => ({
   id: "sim-1",
@@ -66,4 +67,29 @@ describe("BackendCard", () => {
     expect(screen.getByTestId("backend-toggle-sim-1").textContent).toBe("Enable");
     expect(screen.getByTestId("backend-card-sim-1").textContent).toContain("idle");
   });
+
+  it("is busy with the job the live stream says runs there, before its metrics catch up", () => {
+    const idle = backend({ status: "online", running_jobs: [], metrics: { ...backend().metrics!, running_prompt_id: null, running_job_id: null, running_node: null, progress: null } });
+    const jobs = { live1: liveJob("live1", "running", "sim-1", { node_id: "7", value: 5, max: 10 }), other: liveJob("other", "running", "sim-2") };
+    const now = occupancy(idle, runningByBackend(jobs)["sim-1"], jobs);
+    expect(now).toEqual({ status: "busy", running: 1, job: "live1", node: "7", progress: 0.5 });
+    render(<BackendCard backend={idle} history={[]} occupancy={now} />);
+    expect(screen.getByTestId("backend-status-sim-1").textContent).toBe("busy");
+    expect(screen.getByTestId("backend-job-sim-1").textContent).toContain("live1");
+  });
+
+  it("is idle the moment its last job ends, even while its metrics still name that job", () => {
+    const jobs = { "job-abcdef123": liveJob("job-abcdef123", "succeeded", "sim-1") };
+    const now = occupancy(backend(), runningByBackend(jobs)["sim-1"], jobs);
+    expect([now.status, now.job, now.running]).toEqual(["online", null, 0]);
+  });
+
+  it("is busy with a prompt that is none of our jobs (the embedded editor's)", () => {
+    const b = backend({ status: "online", metrics: { ...backend().metrics!, running_job_id: null } });
+    expect([occupancy(b).status, occupancy(b).job]).toEqual(["busy", null]);
+  });
 });
+
+function liveJob(id: string, state: LiveJob["state"], on: string, progress: LiveJob["progress"] = null): LiveJob {
+  return { id, state, backend: on, attempt: 1, error: null, outputs: [], progress, preview: null, labels: {}, projectId: null, runId: null, graphNodeId: null, updatedAt: 0 };
+}

@@ -4,20 +4,23 @@ import { api } from "../api/client";
 import type { Backend } from "../api/types";
 import { jobsPerMinute, type MetricsSample } from "../live/liveReducer";
 import { formatBytes, formatPercent } from "./format";
+import { occupancy as occupancyOf, type Occupancy } from "./occupancy";
 import { Sparkline } from "./Sparkline";
 
 export interface BackendCardProps {
   backend: Backend;
   history: MetricsSample[];
+  /** what it runs now (see `occupancy`); by default from the backend's own metrics and listing */
+  occupancy?: Occupancy;
   onError?: (message: string) => void;
 }
 
-export const BackendCard = memo(function BackendCard({ backend, history, onError }: BackendCardProps) {
+export const BackendCard = memo(function BackendCard({ backend, history, occupancy, onError }: BackendCardProps) {
   const [busy, setBusy] = useState(false);
   const m = backend.metrics;
   const gpu = m?.gpus[0];
   const jpm = jobsPerMinute(history);
-  const progress = m?.progress ?? null;
+  const now = occupancy ?? occupancyOf(backend);
   const disabled = backend.status === "disabled";
   const toggle = async () => {
     setBusy(true);
@@ -38,15 +41,13 @@ export const BackendCard = memo(function BackendCard({ backend, history, onError
     }
   };
   const queue = m?.queue_remaining ?? backend.queued_jobs;
-  const running = Array.isArray(backend.running_jobs) ? backend.running_jobs.length : backend.running_jobs;
-  const runningJob = m?.running_job_id ?? (Array.isArray(backend.running_jobs) ? backend.running_jobs[0] : undefined);
   return (
-    <article className={`backend-card status-${backend.status}`} data-testid={`backend-card-${backend.id}`}>
+    <article className={`backend-card status-${now.status}`} data-testid={`backend-card-${backend.id}`}>
       <header>
         <span className="status-dot" aria-hidden />
         <strong className="backend-id">{backend.id}</strong>
         <span className="backend-status" data-testid={`backend-status-${backend.id}`}>
-          {backend.status}
+          {now.status}
         </span>
       </header>
       <div className="backend-sub" title={backend.comfy_url}>
@@ -56,30 +57,32 @@ export const BackendCard = memo(function BackendCard({ backend, history, onError
         <dt>Queue</dt>
         <dd data-testid={`backend-queue-${backend.id}`}>{queue}</dd>
         <dt>Running</dt>
-        <dd>{running}</dd>
+        <dd data-testid={`backend-running-${backend.id}`}>{now.running}</dd>
         <dt>Done</dt>
         <dd>{m?.jobs_completed ?? backend.jobs_completed}</dd>
         <dt>Jobs/min</dt>
         <dd>{jpm === null ? "–" : jpm}</dd>
       </dl>
       <div className="backend-job">
-        {runningJob ? (
-          <span>
-            job <code>{runningJob.slice(0, 8)}</code>
-            {m?.running_node ? (
+        {now.job ? (
+          <span data-testid={`backend-job-${backend.id}`}>
+            job <code>{now.job.slice(0, 8)}</code>
+            {now.node ? (
               <>
                 {" "}
-                · node <code>{m.running_node}</code>
+                · node <code>{now.node}</code>
               </>
             ) : null}
           </span>
         ) : (
-          <span className="muted">idle</span>
+          <span className="muted" data-testid={`backend-job-${backend.id}`}>
+            {now.status === "busy" ? "busy (not one of our jobs)" : "idle"}
+          </span>
         )}
         <progress
           data-testid={`backend-progress-${backend.id}`}
           max={1}
-          value={progress ?? 0}
+          value={now.progress ?? 0}
           aria-label={`progress of ${backend.id}`}
         />
       </div>

@@ -1,8 +1,9 @@
 /** The fleet: a card per backend, plus adding a server. */
-import { useState, type FormEvent } from "react";
+import { useMemo, useState, type FormEvent } from "react";
 import { api } from "../api/client";
 import { useLive } from "../live/LiveProvider";
 import { BackendCard } from "./BackendCard";
+import { occupancy, runningByBackend } from "./occupancy";
 
 const NO_HISTORY: never[] = [];
 
@@ -11,6 +12,7 @@ export function FleetPanel() {
   const [error, setError] = useState<string | null>(null);
   const [adding, setAdding] = useState(false);
   const backends = Object.values(state.backends).sort((a, b) => a.id.localeCompare(b.id));
+  const running = useMemo(() => runningByBackend(state.jobs), [state.jobs]);
   const add = async (ev: FormEvent<HTMLFormElement>) => {
     ev.preventDefault();
     const form = new FormData(ev.currentTarget);
@@ -48,7 +50,13 @@ export function FleetPanel() {
       <div className="backend-list">
         {backends.length === 0 ? <p className="muted">No servers yet.</p> : null}
         {backends.map((b) => (
-          <BackendCard key={b.id} backend={b} history={state.history[b.id] ?? NO_HISTORY} onError={setError} />
+          <BackendCard
+            key={b.id}
+            backend={b}
+            history={state.history[b.id] ?? NO_HISTORY}
+            occupancy={occupancy(b, running[b.id], state.jobs)}
+            onError={setError}
+          />
         ))}
       </div>
     </section>

@@ -165,4 +165,22 @@ describe("live reducer", () => {
     expect(s.jobs.j9.state).toBe("running");
     expect(s.jobs.j9.labels).toEqual({ node: "n1" });
   });
+
+  it("keeps a run job's run, graph node and project from its first message on", () => {
+    let s = liveReducer(initialLiveState, {
+      type: "messages",
+      messages: [{ type: "job", job: { id: "r1", state: "queued", run_id: "run1", graph_node_id: "gen", project_id: "p1", labels: { item: "0" } } }],
+    });
+    s = liveReducer(s, { type: "messages", messages: [job("r1", "running")] });
+    expect([s.jobs.r1.runId, s.jobs.r1.graphNodeId, s.jobs.r1.projectId, s.jobs.r1.labels]).toEqual(["run1", "gen", "p1", { item: "0" }]);
+  });
+
+  it("sends the unfinished jobs a reconnect's snapshot leaves out to be read back, and forgets them once read", () => {
+    let s = liveReducer(initialLiveState, { type: "messages", messages: [job("gone", "running"), job("still", "running"), job("done", "succeeded")] });
+    const listed = { id: "still", state: "running" as const, attempts: [], backend: "b1", timings: {}, error: null, outputs: [], labels: {} };
+    s = liveReducer(s, { type: "messages", messages: [{ type: "snapshot", jobs: [listed] }] });
+    expect(s.recheck).toEqual(["gone"]);
+    s = liveReducer(s, { type: "rechecked", ids: ["gone"] });
+    expect(s.recheck).toEqual([]);
+  });
 });

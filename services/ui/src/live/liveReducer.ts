@@ -5,6 +5,9 @@
  * - coalescing: `coalesce(batch)` keeps only the newest progress and preview per job inside one batch;
  * - terminal states are final: once a job has succeeded, failed or been cancelled, later progress, previews
  *   and non-terminal states of it (late or out-of-order deliveries) are ignored.
+ *
+ * A snapshot (each (re)connect) lists every unfinished job; unfinished jobs of the store it leaves out ended while
+ * the socket was down, so they go to `recheck` for the provider to read back over REST.
  */
 import {
   isTerminal,
@@ -43,6 +46,10 @@ export interface LiveJob {
   progress: JobProgress | null;
   preview: { node_id: string | null; url: string } | null;
   labels: Record<string, string>;
+  /** a run's job: its project, run and graph node (its item is `labels.item`) */
+  projectId: string | null;
+  runId: string | null;
+  graphNodeId: string | null;
   updatedAt: number;
 }
 
@@ -51,15 +58,18 @@ export interface LiveState {
   backends: Record<string, Backend>;
   history: Record<string, MetricsSample[]>;
   jobs: Record<string, LiveJob>;
+  /** unfinished jobs the last snapshot did not list: their end is to be read back over REST */
+  recheck: string[];
 }
 
 export type LiveAction =
   | { type: "messages"; messages: LiveMessage[]; now?: number }
   | { type: "connection"; connected: boolean }
   | { type: "backends"; backends: Backend[] }
-  | { type: "jobs"; jobs: Job[]; now?: number };
+  | { type: "jobs"; jobs: Job[]; now?: number }
+  | { type: "rechecked"; ids: string[] };
 
-export const initialLiveState: LiveState = { connected: false, backends: {}, history: {}, jobs: {} };
+export const initialLiveState: LiveState = { connected: false, backends: {}, history: {}, jobs: {}, recheck: [] };
 
 const STATE_RANK: Record<JobState, number> = {
   queued: 0,
@@ -118,6 +128,9 @@ function blankJob(id: string, state: JobState, now: number): LiveJob {
     progress: null,
     preview: null,
     labels: {},
+    projectId: null,
+    runId: null,
+    graphNodeId: null,
     updatedAt: now,
   };
 }
@@ -167,6 +180,9 @@ export function applyJobUpdate(
     error: errorText(update.error) ?? (terminal ? job.error : null),
     outputs: update.outputs && update.outputs.length ? update.outputs : job.outputs,
     labels: update.labels ?? job.labels,
+    projectId: update.project_id ?? job.projectId,
+    runId: update.run_id ?? job.runId,
+    graphNodeId: update.graph_node_id ?? job.graphNodeId,
     progress: terminal ? null : job.progress,
     preview: update.state === "succeeded" ? null : job.preview,
     updatedAt: now,
@@ -179,7 +195,13 @@ function applyMessage(state: LiveState, m: LiveMessage, now: number): LiveState 
       let next: LiveState = state;
       if (m.backends) next = applyBackends(next, m.backends);
       for (const metrics of m.metrics ?? []) next = withMetrics(next, metrics);
-      if (m.jobs) next = applyJobs(next, m.jobs, now);
+      if (m.jobs) {
+        next = applyJobs(next, m.jobs, now);
+        const listed = new Set(m.jobs.map((j) => j.id));
+        const missing = Object.values(next.jobs).filter((j) => !isTerminal(j.state) && !listed.has(j.id)).map((j) => j.id);
+        const recheck = [...new Set([...next.recheck.filter((id) => !listed.has(id)), ...missing])];
+        if (recheck.length || next.recheck.length) next = { ...next, recheck };
+      }
       return next;
     }
     case "job": {
@@ -264,6 +286,10 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
       return applyBackends(state, action.backends);
     case "jobs":
       return applyJobs(state, action.jobs, action.now ?? Date.now());
+    case "rechecked": {
+      const done = new Set(action.ids);
+      return { ...state, recheck: state.recheck.filter((id) => !done.has(id)) };
+    }
     case "messages": {
       const now = action.now ?? Date.now();
       return coalesce(action.messages).reduce((s, m) => applyMessage(s, m, now), state);

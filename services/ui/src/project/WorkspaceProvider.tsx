@@ -5,7 +5,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from "react";
 import { api, ApiError } from "../api/client";
 import { parseJson, stringifyJson, type JsonObject } from "../api/rawJson";
-import { isTerminal, runIsOver, type ProjectDocument, type ProjectNode, type RunView, type Sweep } from "../api/types";
+import { runIsOver, type ProjectDocument, type ProjectNode, type RunView, type Sweep } from "../api/types";
 import { useLive } from "../live/LiveProvider";
 import { latestJobByNode, loadRuns, runReducer, saveRuns, type RunAction, type RunState } from "../run/runStore";
 import { emptyProject, nodeFromInspection } from "./document";
@@ -22,8 +22,9 @@ import {
 export const PROJECT_ID_KEY = "orch.project.id";
 export const DRAFT_KEY = "orch.project.draft";
 const AUTOSAVE_MS = 1200;
-const RUN_POLL_MS = 1000;
-const RESTART_POLLS = 30;
+const RUN_SAFETY_READ_MS = 15_000;
+const RUN_MISSING_TRIES = 40;
+const RUN_MISSING_WAIT_MS = 250;
 
 export type SaveStatus = "saved" | "unsaved" | "saving" | "error";
 
@@ -187,23 +188,6 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     );
   }, []);
 
-  // After a (re)connect, jobs that finished while the socket was down are not in the snapshot: ask for them.
-  useEffect(() => {
-    if (!live.state.connected) return;
-    const stale = Object.values(latestByNode).filter((jobId) => {
-      const job = live.state.jobs[jobId];
-      return job !== undefined && !isTerminal(job.state);
-    });
-    void Promise.all(
-      stale.map((jobId) =>
-        api.job(jobId).then(
-          (job) => live.dispatch({ type: "jobs", jobs: [job] }),
-          () => undefined,
-        ),
-      ),
-    );
-  }, [live.state.connected]);
-
   const save = useCallback(async (): Promise<string | null> => {
     const state = projectRef.current;
     const doc = documentForSave(state);
@@ -266,57 +250,77 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     [log],
   );
 
-  // Follow the scheduler's runs that are not over: their jobs stream over /api/live, the run view says which job
-  // is which canvas node and item. Polled, because a run's plan (new jobs, blocked nodes) is not on the live stream.
-  const following = useRef(new Set<string>());
+  // Follow the scheduler's runs from the live stream (see run/runLive): each run job maps to its canvas node the
+  // moment it is submitted and patches its run's view; a run is read over REST only for what the stream cannot say.
   const liveJobs = useRef(live.state.jobs);
   liveJobs.current = live.state.jobs;
-  const follow = useCallback(
-    (runId: string, restarting = false) => {
-      if (following.current.has(runId)) return;
-      following.current.add(runId);
-      void (async () => {
-        let missing = 0;
-        let stale = 0; // polls that still show the finished run a retry restarts (the scheduler folds it shortly)
-        try {
-          for (;;) {
-            let view: RunView | null = null;
-            try {
-              view = await api.run(runId);
-            } catch (e) {
-              // a run just accepted may not be folded yet: a 404 for a while is expected
-              if (!(e instanceof ApiError && e.status === 404) || ++missing > 60) throw e;
-            }
-            if (view) {
-              runDispatch({ type: "runs", runs: [view] });
-              const jobIds = (view.items ?? []).flatMap((it) => Object.values(it.nodes).flatMap((n) => n.jobs));
-              const unknown = jobIds.filter((j) => liveJobs.current[j] === undefined);
-              await Promise.all(
-                unknown.map((j) =>
-                  api.job(j).then(
-                    (job) => live.dispatch({ type: "jobs", jobs: [job] }),
-                    () => undefined,
-                  ),
-                ),
-              );
-              if (!runIsOver(view.state)) restarting = false;
-              else if (!restarting || ++stale > RESTART_POLLS) return;
-            }
-            await new Promise((r) => setTimeout(r, RUN_POLL_MS));
-          }
-        } catch (e) {
-          log(`run ${runId}: ${(e as Error).message}`, "error");
-        } finally {
-          following.current.delete(runId);
-        }
-      })();
-    },
-    [live, log],
+  const runsRef = useRef(runs);
+  runsRef.current = runs;
+  useEffect(
+    () =>
+      live.subscribe((messages) =>
+        runDispatch({ type: "live", messages, projectId: projectRef.current.id ?? localStorage.getItem(PROJECT_ID_KEY) }),
+      ),
+    [live.subscribe],
   );
 
+  const liveDispatch = live.dispatch;
+  const reading = useRef(new Set<string>()); // runs being read
+  const again = useRef(new Set<string>()); // runs to read once more when their read ends
+  const readRun = useCallback(
+    async (runId: string): Promise<void> => {
+      if (reading.current.has(runId)) {
+        again.current.add(runId);
+        return;
+      }
+      reading.current.add(runId);
+      try {
+        for (let missing = 0; ; ) {
+          let view: RunView;
+          try {
+            view = await api.run(runId);
+          } catch (e) {
+            // a run just requested may not be folded by the scheduler yet: a 404 for a moment is expected
+            if (!(e instanceof ApiError && e.status === 404) || ++missing > RUN_MISSING_TRIES) throw e;
+            await new Promise((r) => setTimeout(r, RUN_MISSING_WAIT_MS));
+            continue;
+          }
+          runDispatch({ type: "runs", runs: [view], live: liveJobs.current });
+          // jobs of the run that ended before this page loaded are on no stream: read their states
+          const unknown = (view.items ?? []).flatMap((it) => Object.values(it.nodes).flatMap((n) => n.jobs)).filter((j) => liveJobs.current[j] === undefined);
+          await Promise.all(
+            unknown.map((j) =>
+              api.job(j).then(
+                (job) => liveDispatch({ type: "jobs", jobs: [job] }),
+                () => undefined,
+              ),
+            ),
+          );
+          return;
+        }
+      } catch (e) {
+        log(`run ${runId}: ${(e as Error).message}`, "error");
+      } finally {
+        reading.current.delete(runId);
+        if (again.current.delete(runId)) void readRun(runId);
+      }
+    },
+    [liveDispatch, log],
+  );
   useEffect(() => {
-    for (const r of Object.values(loadRuns().runs)) if (!runIsOver(r.state)) follow(r.id);
+    if (!runs.refetch.length) return;
+    const ids = runs.refetch;
+    runDispatch({ type: "fetching", ids });
+    for (const id of ids) void readRun(id);
+  }, [runs.refetch, readRun]);
+  // A slow safety read of the runs not over, in case the stream and the reads ever disagree.
+  useEffect(() => {
+    const t = setInterval(() => {
+      for (const r of Object.values(runsRef.current.runs)) if (!runIsOver(r.state)) runDispatch({ type: "follow", runId: r.id });
+    }, RUN_SAFETY_READ_MS);
+    return () => clearInterval(t);
   }, []);
+  const follow = useCallback((runId: string) => runDispatch({ type: "follow", runId }), []);
 
   /** Save the project if it changed (or was never saved) and return its id and version on the server. */
   const ensureSaved = useCallback(async (): Promise<{ id: string; version: number } | null> => {
@@ -370,7 +374,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
       try {
         await api.retryRunItem(runId, item);
         log(`retrying item ${item} of run ${runId}`);
-        follow(runId, true);
+        follow(runId);
       } catch (e) {
         log(`retry ${runId} #${item}: ${(e as Error).message}`, "error");
       }

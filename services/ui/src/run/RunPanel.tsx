@@ -8,7 +8,8 @@ import { stringifyJson } from "../api/rawJson";
 import { runIsOver, type RunView } from "../api/types";
 import { useWorkspace } from "../project/WorkspaceProvider";
 
-const LIST_POLL_MS = 3000;
+/** The list is read on open and when a run of the project appears; this slow read catches anything else. */
+const LIST_SAFETY_READ_MS = 15_000;
 
 export function RunPanel() {
   const ws = useWorkspace();
@@ -17,6 +18,12 @@ export function RunPanel() {
   const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState<string | null>(null);
 
+  // the runs the workspace follows (every run of the open project the live stream announced)
+  const followed = Object.values(ws.runs.runs)
+    .filter((r) => r.project_id === projectId)
+    .map((r) => r.id)
+    .sort()
+    .join(",");
   useEffect(() => {
     if (!projectId) return;
     let alive = true;
@@ -26,12 +33,12 @@ export function RunPanel() {
         (e: Error) => alive && setError(e.message),
       );
     void refresh();
-    const t = setInterval(refresh, LIST_POLL_MS);
+    const t = setInterval(refresh, LIST_SAFETY_READ_MS);
     return () => {
       alive = false;
       clearInterval(t);
     };
-  }, [projectId]);
+  }, [projectId, followed]);
 
   // The open run's items come from GET /api/runs/{id} (followed runs are kept fresh by the workspace).
   useEffect(() => {
@@ -43,7 +50,11 @@ export function RunPanel() {
   }, [open]);
 
   const titleOf = (nodeId: string) => ws.project.doc.nodes.find((n) => n.id === nodeId)?.title ?? nodeId;
-  const runs = listed.length ? listed.map((r) => ws.runs.runs[r.id] ?? r) : Object.values(ws.runs.runs).filter((r) => r.project_id === projectId);
+  const listedIds = new Set(listed.map((r) => r.id));
+  const unlisted = Object.values(ws.runs.runs).filter((r) => r.project_id === projectId && !listedIds.has(r.id));
+  const runs = [...unlisted, ...listed.map((r) => ws.runs.runs[r.id] ?? r)].sort((a, b) =>
+    String(b.created_at ?? "").localeCompare(String(a.created_at ?? "")),
+  );
   if (!projectId) return <p className="muted">Save the project to run it.</p>;
   return (
     <div className="run-panel" data-testid="run-panel">

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { RunView } from "../api/types";
 import { latestJobByNode, runReducer, type RunState } from "./runStore";
 
-const empty: RunState = { records: [], runs: {}, log: [] };
+const empty: RunState = { records: [], runs: {}, log: [], refetch: [] };
 const view = (over: Partial<RunView>): RunView => ({
   id: "run1",
   project_id: "p1",
