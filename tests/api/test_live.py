@@ -246,3 +246,26 @@ async def test_a_runs_request_retry_and_cancellation_reach_live_clients_without_
         {"id": "run2", "project_id": "proj2", "event": "item_retry_requested", "item": 0},
         {"id": "run2", "project_id": "proj2", "event": "cancellation_requested", "item": None},
     ]
+
+
+async def test_a_reconnecting_client_finds_a_runs_unfinished_job_mapped_to_its_node_in_the_snapshot(
+    api: ApiServer, nc: Client
+) -> None:
+    async with connect(f"{api.ws_url}/api/live") as watcher:
+        assert json.loads(await watcher.recv())["type"] == "snapshot"
+        await _publish_events(
+            nc,
+            JobSubmitted(
+                job_id="runjob3",
+                workflow=WORKFLOW,
+                project_id="proj3",
+                run_id="run3",
+                graph_node_id="inv",
+                labels={"item": "0"},
+            ),
+        )
+        await _receive_until(watcher, lambda m: m["type"] == "job" and m["job"]["id"] == "runjob3")
+    async with connect(f"{api.ws_url}/api/live") as ws:
+        snapshot = json.loads(await ws.recv())
+    job = next(j for j in snapshot["jobs"] if j["id"] == "runjob3")
+    assert (job["run_id"], job["graph_node_id"], job["labels"]["item"]) == ("run3", "inv", "0")
