@@ -11,8 +11,9 @@ So nats-py's `ObjectStore.get/put` reads what we write and the other way round. 
 in the meta's `headers` (`{"Content-Type": ["image/png"]}`, as Go's `nats.Header` encodes it) and our
 key/values in `metadata`.
 
-What is faster: chunks are published with pipelined acks (`publish_async`) instead of one round trip each,
-and read through one ephemeral pull consumer fetched in large batches, joined once at the end.
+What is faster: chunks and the meta are published with pipelined acks (`publish_async`) instead of one round trip
+each, the meta of a new key expecting none before it (so the usual put is one round trip), and chunks are read
+through one ephemeral pull consumer fetched in large batches, joined once at the end.
 
 Errors::
 
@@ -35,7 +36,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from nats.js.kv import MSG_ROLLUP_SUBJECT
 
 from orch_common.contracts import subjects
@@ -44,10 +45,12 @@ __all__ = [
     "CHUNK_SIZE",
     "ArtifactCorruptError",
     "ArtifactError",
+    "ArtifactInfo",
     "ArtifactNotFoundError",
     "StoredArtifact",
     "get_artifact",
     "put_artifact",
+    "read_artifact_info",
 ]
 
 CHUNK_SIZE = 128 * 1024
@@ -55,6 +58,8 @@ CHUNK_SIZE = 128 * 1024
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _FETCH_BATCH = 256
+_PUBLISH_TIMEOUT = 30.0
+_WRONG_LAST_SEQUENCE = 10071  # JetStream: "wrong last sequence" for Nats-Expected-Last-Subject-Sequence
 _DIGEST_PREFIX = "SHA-256="
 
 
@@ -84,6 +89,20 @@ class StoredArtifact:
     metadata: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """What the meta message says about a stored artifact, read without its chunks."""
+
+    key: str
+    bucket: str
+    nuid: str
+    size: int
+    chunks: int
+    sha256: str | None  # hex; None when the writer recorded no digest
+    content_type: str
+    raw: Mapping[str, Any]
+
+
 def _stream(bucket: str) -> str:
     return f"OBJ_{bucket}"
 
@@ -105,84 +124,137 @@ async def put_artifact(
     *,
     bucket: str = subjects.ARTIFACTS_BUCKET,
 ) -> StoredArtifact:
-    """Store `data` under `key` (replacing any previous object of that key) and return what was stored."""
+    """Store `data` under `key` (replacing any previous object of that key) and return what was stored.
+
+    A new key (the usual case: keys name a job's attempt and node) costs one pipelined round trip: the chunks and
+    the meta go out together, the meta expecting no earlier one (`Nats-Expected-Last-Subject-Sequence: 0`). Only
+    when the key exists is its old meta read, replaced and its chunks purged."""
     if not key:
         raise ValueError("an artifact key must not be empty")
     nuid = js._nc._nuid.next().decode()
     chunk_subject = _chunk_subject(bucket, nuid)
+    meta_subject = _meta_subject(bucket, key)
     stream = _stream(bucket)
-    previous = await _read_info(js, bucket, key)
     digest = hashlib.sha256(data)
     view = memoryview(data)
-    futures: list[asyncio.Future[object]] = []
+    chunks = -(-len(data) // CHUNK_SIZE)
+    info = {
+        "name": key,
+        "bucket": bucket,
+        "nuid": nuid,
+        "size": len(data),
+        "mtime": datetime.now(UTC).isoformat(),
+        "chunks": chunks,
+        "digest": _DIGEST_PREFIX + base64.urlsafe_b64encode(digest.digest()).decode(),
+        "headers": {"Content-Type": [content_type]},
+        "metadata": dict(meta or {}),
+        "options": {"max_chunk_size": CHUNK_SIZE},
+    }
+    encoded = json.dumps(info).encode()
+    futures: list[asyncio.Future[Any]] = []
+    meta_stored = False
     try:
         for offset in range(0, len(data), CHUNK_SIZE):
-            future = await js.publish_async(chunk_subject, bytes(view[offset : offset + CHUNK_SIZE]))
-            futures.append(future)  # type: ignore[arg-type]
-        await asyncio.gather(*futures)
-        info = {
-            "name": key,
-            "bucket": bucket,
-            "nuid": nuid,
-            "size": len(data),
-            "mtime": datetime.now(UTC).isoformat(),
-            "chunks": len(futures),
-            "digest": _DIGEST_PREFIX + base64.urlsafe_b64encode(digest.digest()).decode(),
-            "headers": {"Content-Type": [content_type]},
-            "metadata": dict(meta or {}),
-            "options": {"max_chunk_size": CHUNK_SIZE},
-        }
-        await js.publish(
-            _meta_subject(bucket, key),
-            json.dumps(info).encode(),
-            headers={"Nats-Rollup": MSG_ROLLUP_SUBJECT},
+            futures.append(await js.publish_async(chunk_subject, bytes(view[offset : offset + CHUNK_SIZE])))
+        # Not publish_async: nats-py's handler of its replies raises on an API error instead of failing the future.
+        first_meta = js.publish(
+            meta_subject,
+            encoded,
+            timeout=_PUBLISH_TIMEOUT,
+            headers={"Nats-Rollup": MSG_ROLLUP_SUBJECT, "Nats-Expected-Last-Subject-Sequence": "0"},
         )
+        results = await asyncio.wait_for(asyncio.gather(*futures, first_meta, return_exceptions=True), _PUBLISH_TIMEOUT)
+        meta_result = results[-1]
+        meta_stored = not isinstance(meta_result, BaseException)
+        for result in results[:-1]:
+            if isinstance(result, BaseException):
+                raise result
+        if isinstance(meta_result, APIError) and meta_result.err_code == _WRONG_LAST_SEQUENCE:
+            await _replace(js, bucket, key, meta_subject, encoded)
+        elif isinstance(meta_result, BaseException):
+            raise meta_result
     except BaseException:
         await _purge_quietly(js, stream, chunk_subject)
+        if meta_stored:  # it expected no earlier meta, so nothing else is under that subject
+            await _purge_quietly(js, stream, meta_subject)
         raise
-    if previous is not None and previous.get("nuid") and not previous.get("deleted"):
-        await _purge_quietly(js, stream, _chunk_subject(bucket, str(previous["nuid"])))
     return StoredArtifact(
         key=key,
         bucket=bucket,
         nuid=nuid,
         size=len(data),
-        chunks=len(futures),
+        chunks=chunks,
         sha256=digest.hexdigest(),
         content_type=content_type,
         metadata=dict(meta or {}),
     )
 
 
-async def get_artifact(
-    js: JetStreamContext, key: str, *, bucket: str = subjects.ARTIFACTS_BUCKET, timeout: float = 30.0
-) -> tuple[bytes, str]:
-    """The bytes and content type stored under `key`; raises ArtifactNotFoundError or ArtifactCorruptError."""
+async def _replace(js: JetStreamContext, bucket: str, key: str, meta_subject: str, encoded: bytes) -> None:
+    """Put a new meta over an existing object's, then drop the old object's chunks."""
+    previous = await _read_info(js, bucket, key)
+    await js.publish(meta_subject, encoded, headers={"Nats-Rollup": MSG_ROLLUP_SUBJECT})
+    if previous is not None and previous.get("nuid") and not previous.get("deleted"):
+        await _purge_quietly(js, _stream(bucket), _chunk_subject(bucket, str(previous["nuid"])))
+
+
+async def read_artifact_info(
+    js: JetStreamContext, key: str, *, bucket: str = subjects.ARTIFACTS_BUCKET
+) -> ArtifactInfo:
+    """The meta of the artifact under `key` (one round trip); raises ArtifactNotFoundError or ArtifactCorruptError."""
     info = await _read_info(js, bucket, key)
     if info is None or info.get("deleted"):
         raise ArtifactNotFoundError(f"no artifact {key!r} in bucket {bucket!r}")
-    content_type = _content_type(info.get("headers"))
     size = int(info.get("size") or 0)
-    chunks = int(info.get("chunks") or 0)
-    if size == 0:
-        return b"", content_type
     nuid = info.get("nuid")
-    if not isinstance(nuid, str) or not nuid:
+    if size and (not isinstance(nuid, str) or not nuid):
         raise ArtifactCorruptError(f"artifact {key!r}: meta has no nuid")
-    parts = await _fetch_chunks(js, _stream(bucket), _chunk_subject(bucket, nuid), chunks, timeout)
+    return ArtifactInfo(
+        key=key,
+        bucket=bucket,
+        nuid=str(nuid or ""),
+        size=size,
+        chunks=int(info.get("chunks") or 0),
+        sha256=_digest_hex(key, str(info.get("digest") or "")),
+        content_type=_content_type(info.get("headers")),
+        raw=info,
+    )
+
+
+async def get_artifact(
+    js: JetStreamContext,
+    key: str,
+    *,
+    bucket: str = subjects.ARTIFACTS_BUCKET,
+    timeout: float = 30.0,
+    info: ArtifactInfo | None = None,
+) -> tuple[bytes, str]:
+    """The bytes and content type stored under `key`; raises ArtifactNotFoundError or ArtifactCorruptError.
+
+    `info` (from `read_artifact_info`) saves reading the meta again."""
+    if info is None:
+        info = await read_artifact_info(js, key, bucket=bucket)
+    if info.size == 0:
+        return b"", info.content_type
+    parts = await _fetch_chunks(js, _stream(bucket), _chunk_subject(bucket, info.nuid), info.chunks, timeout)
     data = b"".join(parts)
-    if len(data) != size:
-        raise ArtifactCorruptError(f"artifact {key!r}: read {len(data)} bytes, meta says {size}")
-    expected = str(info.get("digest") or "")
-    if expected:
-        encoded = expected.split("=", 1)[1] if "=" in expected[:9] else expected
-        try:
-            want = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except ValueError as exc:
-            raise ArtifactCorruptError(f"artifact {key!r}: digest {expected!r} does not decode") from exc
-        if hashlib.sha256(data).digest() != want:
-            raise ArtifactCorruptError(f"artifact {key!r}: digest mismatch")
-    return data, content_type
+    if len(data) != info.size:
+        raise ArtifactCorruptError(f"artifact {key!r}: read {len(data)} bytes, meta says {info.size}")
+    if info.sha256 is not None and hashlib.sha256(data).hexdigest() != info.sha256:
+        raise ArtifactCorruptError(f"artifact {key!r}: digest mismatch")
+    return data, info.content_type
+
+
+def _digest_hex(key: str, digest: str) -> str | None:
+    """`SHA-256=<base64url>` (the Object Store's form) as hex; None when there is none."""
+    if not digest:
+        return None
+    encoded = digest.split("=", 1)[1] if "=" in digest[:9] else digest
+    try:
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError as exc:
+        raise ArtifactCorruptError(f"artifact {key!r}: digest {digest!r} does not decode") from exc
+    return raw.hex()
 
 
 def _content_type(headers: object) -> str:

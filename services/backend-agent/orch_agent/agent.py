@@ -43,11 +43,14 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict
 
 from orch_agent.capabilities import build_capabilities
+from orch_agent.comfy_fast import HotComfy
+from orch_agent.commandfeed import CommandFeed
 from orch_agent.errors import InputBindingError, InputFetchError, OutputStoreError
 from orch_agent.gpu import GpuReader
 from orch_agent.outputs import artifact_key, classify, content_type_for, node_outputs, text_filename
 from orch_agent.settings import AgentSettings
 from orch_agent.translate import AttemptRef, AttemptTracker, Finish, Intent, Live, Publish, Router, StoreOutputs
+from orch_agent.uploads import UploadCache
 from orch_common.comfy.client import ComfyClient
 from orch_common.comfy.errors import ComfyConnectionError, ComfyError, ComfyTimeout, ComfyValidationError
 from orch_common.comfy.reconcile import PromptState, determine_fate
@@ -59,6 +62,7 @@ from orch_common.contracts.events import (
     BackendRegistered,
     EventBase,
     FailureReason,
+    InputBinding,
     JobAttemptFailed,
     JobCancelled,
     JobOutputStored,
@@ -69,7 +73,7 @@ from orch_common.contracts.events import (
 )
 from orch_common.contracts.live import BackendMetrics, LiveProgress
 from orch_common.natsutil import connect, wait_for_topology
-from orch_common.natsutil.objects import ArtifactError, get_artifact, put_artifact
+from orch_common.natsutil.objects import ArtifactError, ArtifactInfo, get_artifact, put_artifact, read_artifact_info
 
 __all__ = ["Agent", "BackendHeartbeat", "HeartbeatStatus"]
 
@@ -79,6 +83,8 @@ HeartbeatStatus = Literal["starting", "ready", "unreachable", "draining"]
 _TERMINAL = (JobAttemptFailed, JobCancelled, JobSucceeded)
 _FINISHED_MEMORY = 1024
 _STORE_TRIES = 3
+_MAX_UNACKED = 64
+_ACK_TIMEOUT = 5.0
 
 
 class BackendHeartbeat(BaseModel):
@@ -110,6 +116,8 @@ class _Run:
     stored: set[tuple[str, int]] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     last_poll: float = 0.0
+    unacked: list[tuple[EventBase, asyncio.Future[Any]]] = field(default_factory=list)
+    """Events published without waiting for their acks yet (see `Agent._publish_soon`)."""
 
     @property
     def prompt_id(self) -> str:
@@ -126,6 +134,9 @@ class Agent:
         self.comfy = comfy or ComfyClient(
             settings.comfy_url, client_id=f"orch-{self.backend_id}", timeout=settings.http_timeout_s
         )
+        self.hot = HotComfy(self.comfy, fast=comfy is None)
+        self.uploads = UploadCache()
+        self.inputs_uploaded = 0
         self.gpu = GpuReader(settings.comfy_url, timeout=min(settings.http_timeout_s, 5.0))
         self.router = Router()
         self.runs: dict[str, _Run] = {}
@@ -211,6 +222,8 @@ class Agent:
                 await self._kv.delete(self.backend_id)
         with contextlib.suppress(Exception):
             await self.comfy.aclose()
+        with contextlib.suppress(Exception):
+            await self.hot.aclose()
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.flush(timeout=5)
@@ -244,6 +257,47 @@ class Agent:
                 log.warning("publishing %s refused (%s); retrying", event.event_id, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    async def _publish_soon(self, run: _Run, event: EventBase) -> None:
+        """Publish one of the attempt's events without waiting for its ack: acks are collected by `_settle`, which
+        runs before the attempt's terminal event, so that one still follows every earlier event of the attempt."""
+        if len(run.unacked) >= _MAX_UNACKED:
+            await self._settle(run)
+        try:
+            future = await self.js.publish_async(
+                event.subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.event_id}
+            )
+        except Exception as exc:  # e.g. the connection is closing: the retrying publish takes over
+            log.debug("pipelined publish of %s failed (%s); publishing it with retries", event.event_id, exc)
+            await self._settle(run)
+            await self.publish_event(event)
+            return
+        run.unacked.append((event, future))
+
+    async def _settle(self, run: _Run) -> None:
+        """Wait for the acks of the attempt's pipelined events; from the first one not acked on, publish them again in
+        order with retries (JetStream drops the copies it already has, by `Nats-Msg-Id`)."""
+        pending, run.unacked = run.unacked, []
+        if not pending:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_ACK_TIMEOUT):
+                for _, future in pending:
+                    with contextlib.suppress(Exception):
+                        await future
+        redo = False
+        for event, future in pending:
+            if not redo and future.done() and not future.cancelled() and future.exception() is None:
+                continue
+            redo = True
+            if not future.done():
+                future.cancel()
+            await self.publish_event(event)
+
+    async def _publish_final(self, run: _Run, event: EventBase) -> None:
+        """The attempt's terminal event, once every earlier event of it is acked."""
+        await self._settle(run)
+        await self.publish_event(event)
 
     async def _publish_live(self, live: Live) -> None:
         message = live.message
@@ -395,40 +449,44 @@ class Agent:
 
     async def _command_loop(self) -> None:
         subject = subjects.backend_commands(self.backend_id)
+        durable = subjects.agent_consumer(self.backend_id)
         config = ConsumerConfig(
-            durable_name=subjects.agent_consumer(self.backend_id),
+            durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.settings.ack_wait_s,
             max_deliver=-1,
             filter_subject=subject,
         )
-        sub = await self.js.pull_subscribe(
-            subject, durable=subjects.agent_consumer(self.backend_id), stream=subjects.COMMANDS_STREAM, config=config
-        )
+
+        async def ensure_consumer() -> None:
+            try:
+                await self.js.consumer_info(subjects.COMMANDS_STREAM, durable)
+            except nats.js.errors.NotFoundError:
+                await self.js.add_consumer(subjects.COMMANDS_STREAM, config)
+
+        feed = CommandFeed(self.nc, subjects.COMMANDS_STREAM, durable, ensure_consumer=ensure_consumer)
+        await ensure_consumer()
         try:  # commands stored up to here may have reached an earlier incarnation of this agent
             self._stored_before_start = (await self.js.stream_info(subjects.COMMANDS_STREAM)).state.last_seq
         except Exception as exc:
             log.warning("reading the command stream's last sequence failed (every command is checked): %s", exc)
-        while not self._stopping.is_set():
-            try:
-                # One at a time: nats-py's fetch of a larger batch, once it has waited for the first message, holds on
-                # until the batch is full or the timeout ends, which would delay a lone command by up to that timeout.
-                messages = await sub.fetch(1, timeout=0.5)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except nats.errors.ConnectionClosedError:
-                return
-            except Exception as exc:
-                log.warning("fetching commands failed: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in messages:
-                if self._stopping.is_set():  # arrived as we stopped: leave it to the next agent
-                    with contextlib.suppress(Exception):
-                        await msg.nak()
+        await feed.start()
+        leftovers: list[Msg] = []
+        try:
+            while not self._stopping.is_set():
+                msg = await feed.next(timeout=0.5)
+                if msg is None:
                     continue
+                if self._stopping.is_set():  # arrived as we stopped: leave it to the next agent
+                    leftovers.append(msg)
+                    break
                 await self._handle_command(msg)
+        finally:
+            leftovers += await feed.stop()
+            for msg in leftovers:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
 
     async def _handle_command(self, msg: Msg) -> None:
         try:
@@ -551,7 +609,7 @@ class Agent:
             extra.setdefault("preview_method", self.settings.preview_method)
         run = self._new_run(ref, prompt, cmd.previews, cmd.expected_seconds)
         try:
-            accepted = await self.comfy.submit_prompt(prompt, prompt_id=cmd.prompt_id, extra_data=extra)
+            accepted = await self.hot.submit_prompt(prompt, prompt_id=cmd.prompt_id, extra_data=extra)
         except ComfyValidationError as exc:
             self._drop_run(run)
             first = next(iter(exc.node_errors.items()), None)
@@ -595,7 +653,7 @@ class Agent:
         run.started.set()
 
     async def _prepare_prompt(self, cmd: RunJob) -> dict[str, Any]:
-        """The command's prompt with every input artifact uploaded to ComfyUI and patched in."""
+        """The command's prompt with every input artifact uploaded to ComfyUI (unless already there) and patched in."""
         prompt = copy.deepcopy(cmd.workflow)
         for binding in cmd.inputs:
             node = prompt.get(binding.node_id)
@@ -605,17 +663,35 @@ class Agent:
                     "which the prompt does not have"
                 )
             try:
-                data, _ = await get_artifact(self.js, binding.artifact_id)
+                info = await read_artifact_info(self.js, binding.artifact_id)
                 if binding.as_text:
+                    data, _ = await get_artifact(self.js, binding.artifact_id, info=info)
                     node["inputs"][binding.input_name] = data.decode("utf-8", errors="replace")
                     continue
-                uploaded = await self.comfy.upload_image(data, binding.filename)
+                node["inputs"][binding.input_name] = await self._input_on_server(binding, info)
             except (ArtifactError, ComfyError) as exc:
                 raise InputFetchError(
                     f"input artifact {binding.artifact_id!r} could not be uploaded as {binding.filename!r}: {exc}"
                 ) from exc
-            node["inputs"][binding.input_name] = uploaded.input_value
         return prompt
+
+    async def _input_on_server(self, binding: InputBinding, info: ArtifactInfo) -> str:
+        """The input value under which ComfyUI has the artifact's bytes: a file with the same content hash that this
+        agent uploaded before and the server still has, else the artifact fetched and uploaded now."""
+        if info.sha256 is not None:
+            value = self.uploads.get(info.sha256)
+            if value is not None:
+                subfolder, _, name = value.rpartition("/")
+                if await self.hot.has_file(name, subfolder=subfolder):
+                    return value
+                log.info("input %s (%s) is gone from ComfyUI; uploading it again", value, binding.artifact_id)
+                self.uploads.forget(info.sha256)
+        data, _ = await get_artifact(self.js, binding.artifact_id, info=info)
+        uploaded = await self.hot.upload_image(data, binding.filename)
+        self.inputs_uploaded += 1
+        if info.sha256 is not None:
+            self.uploads.put(info.sha256, uploaded.input_value)
+        return uploaded.input_value
 
     async def cancel_job(self, cmd: CancelJob) -> None:
         """Interrupt the prompt if it is running, else delete it from the queue; then `JobCancelled`."""
@@ -663,6 +739,7 @@ class Agent:
         was_unreachable = self._unreachable
         self._down_since = None
         self._unreachable = False
+        self.uploads.clear()  # the server may have restarted, and its input folder with it
         if was_unreachable:
             log.info("ComfyUI at %s answers again", self.settings.comfy_url)
             self._spawn(self.register())
@@ -879,9 +956,10 @@ class Agent:
             while True:
                 intent = await run.queue.get()
                 if isinstance(intent, Publish):
-                    await self.publish_event(intent.event)
                     if isinstance(intent.event, _TERMINAL):
+                        await self._publish_final(run, intent.event)
                         break
+                    await self._publish_soon(run, intent.event)
                 elif isinstance(intent, StoreOutputs):
                     await self._store_node(run, intent.node_id, intent.output)
                 elif isinstance(intent, Finish):
@@ -891,8 +969,8 @@ class Agent:
             raise
         except Exception:
             log.exception("attempt %s of job %s: worker failed", run.tracker.ref.attempt, run.tracker.ref.job_id)
-            await self.publish_event(
-                run.tracker.failed(FailureReason.INTERNAL, "the agent failed to follow the prompt")
+            await self._publish_final(
+                run, run.tracker.failed(FailureReason.INTERNAL, "the agent failed to follow the prompt")
             )
         finally:
             self._drop_run(run)
@@ -921,7 +999,7 @@ class Agent:
             event = await self._copy_output(run, index, item)
         except (ComfyError, ArtifactError, nats.errors.Error) as exc:
             raise OutputStoreError(f"output {item.node_id}/{index} of {run.prompt_id}: {exc}") from exc
-        await self.publish_event(event)
+        await self._publish_soon(run, event)
 
     async def _copy_output(self, run: _Run, index: int, item: OutputItem) -> JobOutputStored:
         ref = run.tracker.ref
@@ -930,7 +1008,7 @@ class Agent:
             subfolder, folder_type = "", "text"
         else:
             assert isinstance(item, OutputFileItem)
-            view = await self.comfy.view(item.file.filename, subfolder=item.file.subfolder, type=item.file.type)
+            view = await self.hot.view(item.file.filename, subfolder=item.file.subfolder, type=item.file.type)
             data, filename = view.content, item.file.filename
             content_type = content_type_for(filename, view.content_type)
             subfolder, folder_type = item.file.subfolder, str(item.file.type)
@@ -969,31 +1047,31 @@ class Agent:
         entry: HistoryEntry | None = None
         for attempt in range(10):
             try:
-                entry = (await self.comfy.history(run.prompt_id)).get(run.prompt_id)
+                entry = (await self.hot.history(run.prompt_id)).get(run.prompt_id)
             except ComfyError as exc:
                 log.warning("reading the history of %s: %s", run.prompt_id, exc)
             if entry is not None:
                 break
             await asyncio.sleep(0.1 * (attempt + 1))
         if entry is None:
-            await self.publish_event(
-                tracker.failed(FailureReason.PROMPT_LOST, "the prompt ended but ComfyUI has no history of it")
+            await self._publish_final(
+                run, tracker.failed(FailureReason.PROMPT_LOST, "the prompt ended but ComfyUI has no history of it")
             )
             return
         failure = self._failure_from_history(tracker, entry)
         if failure is not None:
-            await self.publish_event(failure)
+            await self._publish_final(run, failure)
             return
         all_stored = True
         for node_id, output in entry.outputs.items():
             all_stored = await self._store_node(run, node_id, output) and all_stored
         if not all_stored:
-            await self.publish_event(
-                tracker.failed(FailureReason.INTERNAL, "an output could not be copied into the Object Store")
+            await self._publish_final(
+                run, tracker.failed(FailureReason.INTERNAL, "an output could not be copied into the Object Store")
             )
             return
-        await self.publish_event(
-            JobSucceeded(job_id=tracker.ref.job_id, attempt=tracker.ref.attempt, backend_id=self.backend_id)
+        await self._publish_final(
+            run, JobSucceeded(job_id=tracker.ref.job_id, attempt=tracker.ref.attempt, backend_id=self.backend_id)
         )
         self.jobs_completed += 1
 

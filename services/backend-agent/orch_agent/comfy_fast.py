@@ -1,0 +1,167 @@
+"""The ComfyUI routes the agent calls for every job, over :class:`orch_agent.fasthttp.FastHttp`.
+
+::
+
+    hot = HotComfy(comfy)                      # comfy: the agent's ComfyClient (cold routes, websocket)
+    accepted = await hot.submit_prompt(prompt, prompt_id=pid, extra_data=extra)
+    view = await hot.view("out.png", subfolder="", type="temp")
+    there = await hot.has_file("orch_x.png")   # HEAD /view?type=input
+
+Replies and failures are the same as :class:`orch_common.comfy.client.ComfyClient`'s: wire models, and
+``ComfyError`` subclasses built by :mod:`orch_common.comfy.errors` (a failed reply becomes an ``httpx.Response``
+for that module to read, so a refused prompt is the same ``ComfyValidationError``). With an ``https://`` server,
+or when asked to (``fast=False``, e.g. a client with a test transport), every call goes through the ComfyClient.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import ValidationError
+
+from orch_agent.fasthttp import FastHttp, HttpReply
+from orch_common.comfy.client import ComfyClient, ViewResult
+from orch_common.comfy.errors import (
+    ComfyError,
+    ComfyNotFound,
+    ComfyProtocolError,
+    error_for_exception,
+    error_for_response,
+)
+from orch_common.comfy.wire import FolderType, HistoryEntry, PromptAccepted, UploadedFile
+
+__all__ = ["HotComfy"]
+
+_FORM_BOUNDARY = "----orch-agent-" + uuid.uuid4().hex
+
+
+class HotComfy:
+    """`POST /prompt`, `GET /view`, `GET /history/{id}`, `POST /upload/image` and `HEAD /view`, made cheap."""
+
+    def __init__(self, comfy: ComfyClient, *, fast: bool = True) -> None:
+        self.comfy = comfy
+        self.base_url = comfy.base_url
+        self._http = (
+            FastHttp(comfy.base_url, timeout=comfy.timeout) if fast and comfy.base_url.startswith("http://") else None
+        )
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def _call(self, method: str, target: str, body: bytes = b"", content_type: str | None = None) -> HttpReply:
+        assert self._http is not None
+        try:
+            reply = await self._http.request(method, target, body, content_type=content_type)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise error_for_exception(exc, f"{method} {self.base_url}{target}") from exc
+        if not reply.is_success:
+            response = httpx.Response(
+                reply.status,
+                headers=reply.headers,
+                content=reply.body,
+                request=httpx.Request(method, f"{self.base_url}{target}"),
+            )
+            raise error_for_response(response)
+        return reply
+
+    async def submit_prompt(
+        self, prompt: Mapping[str, Any], *, prompt_id: str, extra_data: Mapping[str, Any] | None = None
+    ) -> PromptAccepted:
+        """Queue `prompt` under this agent's client id as `prompt_id` (a canonical UUID, else ValueError)."""
+        if self._http is None:
+            return await self.comfy.submit_prompt(prompt, prompt_id=prompt_id, extra_data=extra_data)
+        try:
+            canonical = str(uuid.UUID(prompt_id)) == prompt_id
+        except ValueError:
+            canonical = False
+        if not canonical:
+            raise ValueError(f"prompt_id must be a canonical lowercase UUID like {uuid.uuid4()}, got {prompt_id!r}")
+        request: dict[str, Any] = {"prompt": prompt, "client_id": self.comfy.client_id, "prompt_id": prompt_id}
+        if extra_data is not None:
+            request["extra_data"] = extra_data
+        body = json.dumps(request, separators=(",", ":")).encode()
+        reply = await self._call("POST", "/prompt", body, "application/json")
+        try:
+            return PromptAccepted.model_validate_json(reply.body)
+        except ValidationError as exc:
+            raise ComfyProtocolError(f"POST /prompt: reply is not a PromptAccepted: {exc}") from exc
+
+    async def view(
+        self, filename: str, *, subfolder: str = "", type: FolderType | str = FolderType.OUTPUT
+    ) -> ViewResult:
+        """A file's bytes (``GET /view``)."""
+        if self._http is None:
+            return await self.comfy.view(filename, subfolder=subfolder, type=type)
+        query = urlencode({"filename": filename, "subfolder": subfolder, "type": str(type)})
+        reply = await self._call("GET", f"/view?{query}")
+        return ViewResult(content=reply.body, content_type=reply.headers.get("content-type"))
+
+    async def has_file(self, filename: str, *, subfolder: str = "", type: FolderType | str = FolderType.INPUT) -> bool:
+        """Whether the server has the file (``HEAD /view``; a server refusing HEAD is asked with GET)."""
+        query = urlencode({"filename": filename, "subfolder": subfolder, "type": str(type)})
+        if self._http is None:
+            try:
+                await self.comfy.view(filename, subfolder=subfolder, type=type)
+            except ComfyNotFound:
+                return False
+            return True
+        for method in ("HEAD", "GET"):
+            try:
+                await self._call(method, f"/view?{query}")
+            except ComfyNotFound:
+                return False
+            except ComfyError as exc:
+                if method == "HEAD" and getattr(exc, "status", None) == 405:
+                    continue
+                raise
+            return True
+        return False
+
+    async def history(self, prompt_id: str) -> dict[str, HistoryEntry]:
+        """``GET /history/{prompt_id}``: empty when the server does not know the prompt (yet)."""
+        if self._http is None:
+            return await self.comfy.history(prompt_id)
+        target = f"/history/{quote(prompt_id, safe='')}"
+        reply = await self._call("GET", target)
+        try:
+            body = json.loads(reply.body)
+        except ValueError as exc:
+            raise ComfyProtocolError(f"GET {target}: reply is not JSON: {reply.body[:200]!r}") from exc
+        if not isinstance(body, dict):
+            raise ComfyProtocolError(f"GET {target}: reply is a JSON {type(body).__name__}, not an object")
+        try:
+            return {pid: HistoryEntry.model_validate(entry) for pid, entry in body.items()}
+        except ValidationError as exc:
+            raise ComfyProtocolError(f"GET {target}: a history entry does not parse: {exc}") from exc
+
+    async def upload_image(self, data: bytes, filename: str) -> UploadedFile:
+        """``POST /upload/image`` to the input folder, without overwrite (the same bytes under the same name are
+        reused by the server; other bytes get a new name, which the answer gives)."""
+        if self._http is None:
+            return await self.comfy.upload_image(data, filename)
+        quoted = filename.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+        parts = [
+            _form_field("type", "input"),
+            _form_field("subfolder", ""),
+            _form_field("overwrite", "false"),
+            (
+                f'--{_FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="{quoted}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode(),
+        ]
+        body = b"".join([*parts, data, f"\r\n--{_FORM_BOUNDARY}--\r\n".encode()])
+        reply = await self._call("POST", "/upload/image", body, f"multipart/form-data; boundary={_FORM_BOUNDARY}")
+        try:
+            return UploadedFile.model_validate_json(reply.body)
+        except ValidationError as exc:
+            raise ComfyProtocolError(f"POST /upload/image: reply is not an UploadedFile: {exc}") from exc
+
+
+def _form_field(name: str, value: str) -> bytes:
+    return f'--{_FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
