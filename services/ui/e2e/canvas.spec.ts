@@ -414,7 +414,9 @@ describe("the canvas against a live fleet", () => {
       expect(progress).toBeLessThan(1);
       await page.locator('[data-testid^="backend-card-"].status-busy').first().waitFor({ timeout: 30_000 });
       await shoot(page, "fleet-panel.png");
-      // a reload finds the running job again and keeps following it
+      // a reload finds the running job again from the live stream alone (this browser's run records cleared) and
+      // keeps following it
+      await page.evaluate(() => ["orch.runs.v1", "orch.runs.followed.v1"].forEach((k) => localStorage.removeItem(k)));
       await page.reload();
       await waitState(page, added, "running", 30_000);
       await page.getByTestId(`live-preview-${added}`).waitFor({ timeout: 30_000 });
