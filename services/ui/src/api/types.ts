@@ -224,8 +224,10 @@ export type LiveMessage =
       max: number;
       nodes?: Record<string, unknown>;
       sent_at?: number;
+      backend_id?: string;
+      attempt?: number;
     }
-  | { type: "preview"; job_id: string; node_id: string | null; content_type: string; data_b64: string }
+  | { type: "preview"; job_id: string; node_id: string | null; content_type: string; data_b64: string; backend_id?: string }
   | ({ type: "metrics" } & BackendMetrics)
   | { type: "backend"; backend: Backend }
   | ({ type: "backend" } & Backend)

@@ -183,4 +183,12 @@ describe("live reducer", () => {
     s = liveReducer(s, { type: "rechecked", ids: ["gone"] });
     expect(s.recheck).toEqual([]);
   });
+
+  it("places a job it first hears of through its progress on the server that sends it", () => {
+    const s = liveReducer(initialLiveState, {
+      type: "messages",
+      messages: [{ type: "progress", job_id: "seen-late", node_id: "3", value: 2, max: 20, backend_id: "sim-2" }],
+    });
+    expect([s.jobs["seen-late"].state, s.jobs["seen-late"].backend]).toEqual(["running", "sim-2"]);
+  });
 });

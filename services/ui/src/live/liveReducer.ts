@@ -214,6 +214,7 @@ function applyMessage(state: LiveState, m: LiveMessage, now: number): LiveState 
       const job: LiveJob = {
         ...cur,
         state: cur.state === "running" ? cur.state : "running",
+        backend: m.backend_id ?? cur.backend, // where it runs, even for a job whose start this page never saw
         progress: { node_id: m.node_id, value: m.value, max: m.max },
         updatedAt: now,
       };
