@@ -4,6 +4,10 @@ A file name given to a loader may carry a subfolder (`sub/name.png`) and an anno
 (`name.png [output]`, `[input]`, `[temp]`; `input` when absent). Saved files are named
 `{name}_{counter:05}_.{ext}` in the prefix's subfolder, the counter being one past the highest already there.
 Paths that would escape their root raise `ValueError` (loaders) or `Exception` with ComfyUI's text (savers).
+
+Finding the highest counter means reading the folder, which grows by a file per preview: each folder's highest
+counter per name is kept in `_COUNTERS`, read again whenever the folder's mtime is not the one it was read (or
+last saved into, `note_saved`) at.
 """
 
 from __future__ import annotations
@@ -16,9 +20,49 @@ from pathlib import Path
 
 from .context import SimDirs
 
-__all__ = ["SaveTarget", "annotated_path", "save_target", "split_annotation"]
+__all__ = ["SaveTarget", "annotated_path", "note_saved", "save_target", "split_annotation"]
 
 _ANNOTATION = re.compile(r"\s*\[(input|output|temp)\]$")
+_COUNTER = re.compile(r"(?=_(\d+)_)")
+
+
+@dataclass
+class _Counters:
+    mtime_ns: int
+    highest: dict[str, int]  # lowercased name → highest counter of `{name}_{counter}_…` in the folder
+
+
+_COUNTERS: dict[str, _Counters] = {}
+
+
+def _index(highest: dict[str, int], entry: str) -> None:
+    """Count `entry` for every name it could carry a counter for (`a_1_b_2_.png`: `a` → 1, `a_1_b` → 2)."""
+    for match in _COUNTER.finditer(entry):
+        name, counter = entry[: match.start()].lower(), int(match.group(1))
+        if counter > highest.get(name, 0):
+            highest[name] = counter
+
+
+def _highest_counters(folder: Path) -> dict[str, int]:
+    key = os.fspath(folder)
+    mtime_ns = os.stat(key).st_mtime_ns
+    known = _COUNTERS.get(key)
+    if known is None or known.mtime_ns != mtime_ns:
+        highest: dict[str, int] = {}
+        for entry in os.listdir(key):
+            _index(highest, entry)
+        known = _COUNTERS[key] = _Counters(mtime_ns, highest)
+    return known.highest
+
+
+def note_saved(folder: Path, names: list[str]) -> None:
+    """Files just written into `folder` by `save_target`'s caller: counted without reading the folder again."""
+    key = os.fspath(folder)
+    known = _COUNTERS.get(key)
+    if known is not None:
+        for name in names:
+            _index(known.highest, name)
+        known.mtime_ns = os.stat(key).st_mtime_ns
 
 
 def split_annotation(name: str) -> tuple[str, str]:
@@ -88,6 +132,4 @@ def save_target(root: Path, prefix: str, width: int, height: int) -> SaveTarget:
             f"\n full_output_folder: {os.path.abspath(folder)}\n         output_dir: {root}"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    pattern = re.compile(re.escape(name) + r"_(\d+)_", re.IGNORECASE)
-    used = [int(m.group(1)) for entry in os.listdir(folder) if (m := pattern.match(entry))]
-    return SaveTarget(folder, name, subfolder, max(used, default=0) + 1)
+    return SaveTarget(folder, name, subfolder, _highest_counters(folder).get(name.lower(), 0) + 1)

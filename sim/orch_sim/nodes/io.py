@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
 from .context import NodeContext, NodeResult, SimDirs
-from .files import annotated_path, save_target
+from .files import annotated_path, note_saved, save_target
 from .mask import image_of_mask
 from .registry import SMALL_ELEMENTS, NodeTable, off_loop
 from .values import (
@@ -151,6 +151,7 @@ def _save_pngs(
         name = target.file_name(index, "png", batch_number=index)
         pil_from_image(frame).save(target.folder / name, pnginfo=metadata, compress_level=compress_level)
         results.append({"filename": name, "subfolder": target.subfolder, "type": kind})
+    note_saved(target.folder, [r["filename"] for r in results])
     return results
 
 
