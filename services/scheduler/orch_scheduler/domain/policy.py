@@ -4,12 +4,21 @@ Every policy keeps the hard rules: only live, enabled, capable backends (pinned 
 more than `max_inflight` attempts per backend, higher priority first, and a job waiting for its retry time
 stays queued. They differ in the order jobs are taken and in the backend each one gets:
 
-    smart             jobs: fair share inside a priority band — the next job comes from the run (or project, or
-                      the pool of plain jobs) with the fewest attempts in flight, so a large batch cannot starve
-                      a single interactive run; backend: the earliest expected finish, i.e. its queued work plus
-                      this job's measured duration there (median of past runs of the same workflow shape, scaled
-                      from other backends or a prior when unknown) plus a model-load penalty unless the backend
-                      already has the job's checkpoint loaded (affinity); ties go to more VRAM, then the id.
+    smart             a plan of the queue's head over every backend, busy or not, made one job at a time:
+                      - which job next: fair share inside a priority band first — the job comes from a run (or
+                        project, or the pool of plain jobs) with the fewest attempts in flight or planned, so a
+                        large batch cannot starve a single interactive run; then the largest rank, i.e. its
+                        expected duration plus the longest chain of work it feeds in its run (critical path, then
+                        longest first: long work is not left for the end), plus a little for its age, less the
+                        checkpoint switch its backend would need (affinity); then arrival order;
+                      - which backend: the earliest expected finish over all capable backends, i.e. the work it
+                        already holds (queued prompts whole, the running one less its elapsed time) plus this
+                        job's measured duration there (median of past runs of the same workflow shape, scaled
+                        from other backends or a prior when unknown) plus a model-load penalty unless it holds
+                        the job's checkpoint then; ties go to more VRAM, then the id;
+                      - a job whose best backend has a free slot is placed; one whose best backend is busy stays
+                        queued for it (a long job is not put on a slow server when a fast one frees sooner), and
+                        counts in that backend's planned work for the jobs after it.
                       A retry after backend_lost / prompt_lost / hung avoids the backend that failed while
                       another live, capable one exists.
     least_loaded      arrival order; the backend with the fewest attempts in flight (ties: smallest id).
@@ -19,7 +28,7 @@ stays queued. They differ in the order jobs are taken and in the backend each on
 
 from __future__ import annotations
 
-import heapq
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +38,10 @@ from orch_scheduler.domain.perf import DEFAULT_PRIOR_S
 from orch_scheduler.domain.state import Backend, Job, SchedulerState
 
 __all__ = [
-    "AGE_BONUS_S",
+    "AGE_WEIGHT",
+    "MAX_CANDIDATES",
     "MODEL_LOAD_PRIOR_S",
+    "PLAN_AHEAD",
     "WINDOW",
     "Placement",
     "PlacementPolicy",
@@ -39,11 +50,15 @@ __all__ = [
 ]
 
 MODEL_LOAD_PRIOR_S = 5.0
-"""The expected cost of switching a backend to another checkpoint (placement's affinity term)."""
-WINDOW = 16
-"""Smart placement looks this far into a flow's queue for a job that fits a free backend (e.g. its checkpoint)."""
-AGE_BONUS_S = 0.5
-"""…but each place further back costs this much, so an old job is not passed over for long."""
+"""The cost of switching a backend to another checkpoint until one is measured (placement's affinity term)."""
+WINDOW = 64
+"""Smart placement plans at most this many of each flow's queued jobs per round (its longest-first horizon)."""
+MAX_CANDIDATES = 512
+"""…and at most this many jobs in all per priority band, so a round's cost does not grow with the queue."""
+PLAN_AHEAD = 3
+"""Jobs planned per backend beyond what it holds before a round stops (free slots left then wait for the next)."""
+AGE_WEIGHT = 0.05
+"""Seconds of rank a queued job gains per second it has waited, so a short job is not passed over for long."""
 
 _MOVE_ON = frozenset({"backend_lost", "prompt_lost", "hung"})
 
@@ -165,114 +180,227 @@ def _flow(job: Job) -> str:
     return "jobs"
 
 
+@dataclass(slots=True)
+class _Candidate:
+    job: Job
+    flow: str
+    rank: float  # its expected duration plus the longest chain of work it feeds (critical path), in seconds
+    backends: tuple[str, ...]  # every schedulable backend that may run it, busy or not
+    planned: bool = False
+
+
 class _Smart:
-    """One smart placement round (holds its caches; see the module docstring)."""
+    """One smart placement round: a plan of the queue's head over every backend (see the module docstring)."""
 
     def __init__(self, state: SchedulerState, now: datetime, room: dict[str, int]) -> None:
         self.state = state
         self.now = now
         self.room = room
         self._expected: dict[tuple[str | None, str], float] = {}
+        self._size: dict[str | None, float] = {}
+        self._tail: dict[tuple[str, str], float] = {}
+        self._capable: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self.schedulable = sorted(b.id for b in state.backends.values() if b.schedulable)
+        self.vram = {b: int(state.backends[b].capabilities.get("vram_total") or 0) for b in self.schedulable}
         self.backlog: dict[str, float] = {}
         self.checkpoint: dict[str, str | None] = {}
-        self.running: dict[str, int] = {}
+        self.share: dict[str, int] = {}
         for backend in state.backends.values():
-            work = 0.0
-            loaded = backend.loaded_checkpoint
             for job_id in backend.inflight:
                 job = state.jobs.get(job_id)
-                if job is None:
-                    continue
-                self.running[_flow(job)] = self.running.get(_flow(job), 0) + 1
-                if backend.id not in room:
-                    continue
-                duration = self.expected(job, backend.id)
-                att = job.in_flight
-                if att is not None and att.started_at is not None:
-                    began = max(att.started_at, backend.last_finished_at or att.started_at)
-                    duration = max(0.0, duration - (now - began).total_seconds())
-                work += duration
-                if job.checkpoint is not None:
-                    loaded = job.checkpoint
-            self.backlog[backend.id] = work
-            self.checkpoint[backend.id] = loaded
+                if job is not None:
+                    self.share[_flow(job)] = self.share.get(_flow(job), 0) + 1
+        for backend_id in self.schedulable:
+            self.backlog[backend_id], self.checkpoint[backend_id] = self._queued_work(state.backends[backend_id])
+        self.switch_cost = self._switch_costs()
+        self.planned = 0
+        self.plan_limit = PLAN_AHEAD * len(self.schedulable) + sum(room.values())
+
+    def _queued_work(self, backend: Backend) -> tuple[float, str | None]:
+        """Seconds until `backend` has run what it holds, and the checkpoint it holds then. ComfyUI runs one
+        prompt at a time in order, so only the first one has been executing (since its start or the previous
+        end, whichever is later); the others wait whole."""
+        work = 0.0
+        loaded = backend.loaded_checkpoint
+        first = True
+        for job_id in backend.inflight:
+            job = self.state.jobs.get(job_id)
+            if job is None:
+                continue
+            duration = self.expected(job, backend.id)
+            att = job.in_flight
+            if first and att is not None and att.started_at is not None:
+                began = max(att.started_at, backend.last_finished_at or att.started_at)
+                duration = max(0.0, duration - max(0.0, (self.now - began).total_seconds()))
+            first = False
+            work += duration
+            if job.checkpoint is not None:
+                loaded = job.checkpoint
+        return work, loaded
 
     def expected(self, job: Job, backend_id: str) -> float:
-        key = (job.signature, backend_id)
+        return self._expected_sig(job.signature, backend_id)
+
+    def _expected_sig(self, signature: str | None, backend_id: str) -> float:
+        key = (signature, backend_id)
         value = self._expected.get(key)
         if value is None:
-            value = self.state.perf.expected(job.signature, backend_id, DEFAULT_PRIOR_S)
+            value = self.state.perf.expected(signature, backend_id, DEFAULT_PRIOR_S)
             self._expected[key] = value
         return value
 
+    def size(self, signature: str | None) -> float:
+        """A workflow shape's expected duration on the fastest schedulable backend (the unit of rank)."""
+        value = self._size.get(signature)
+        if value is None:
+            value = min((self._expected_sig(signature, b) for b in self.schedulable), default=DEFAULT_PRIOR_S)
+            self._size[signature] = value
+        return value
+
+    def tail(self, run_id: str, node_id: str, depth: int = 0) -> float:
+        """The longest chain of expected work downstream of a run's node (0 for a last stage or a plain job)."""
+        key = (run_id, node_id)
+        value = self._tail.get(key)
+        if value is None:
+            run = self.state.runs.get(run_id)
+            value = 0.0
+            if run is not None and depth < 64:
+                for successor in run.successors.get(node_id, ()):
+                    sig = run.signatures.get(successor)
+                    value = max(value, self.size(sig) + self.tail(run_id, successor, depth + 1))
+            self._tail[key] = value
+        return value
+
+    def capable(self, job: Job) -> tuple[str, ...]:
+        """The schedulable backends that may run `job` (its pin only; not the one a retry should move from)."""
+        avoid = _avoided(self.state, job)
+        models = None if not job.required_models else tuple((k, tuple(v)) for k, v in job.required_models.items())
+        key = (job.pinned_backend, avoid, job.required_classes, models)
+        found = self._capable.get(key)
+        if found is None:
+            if job.pinned_backend is not None:
+                ids = [job.pinned_backend] if job.pinned_backend in self.backlog else []
+            else:
+                ids = self.schedulable
+            found = tuple(b for b in ids if b != avoid and can_run(self.state.backends[b], job))
+            self._capable[key] = found
+        return found
+
+    def candidate(self, job: Job) -> _Candidate | None:
+        backends = self.capable(job)
+        if not backends:
+            return None
+        rank = self.size(job.signature)
+        if job.run_id is not None and job.graph_node_id is not None:
+            rank += self.tail(job.run_id, job.graph_node_id)
+        rank += AGE_WEIGHT * max(0.0, (self.now - job.submitted_at).total_seconds())
+        return _Candidate(job, _flow(job), rank, backends)
+
+    def switch(self, job: Job, backend_id: str) -> float:
+        if job.checkpoint is not None and self.checkpoint[backend_id] != job.checkpoint:
+            return self.switch_cost[backend_id]
+        return 0.0
+
+    def _switch_costs(self) -> dict[str, float]:
+        """Each backend's measured checkpoint switch; else the fleet's median measured one scaled by its relative
+        slowness; else a typical run there (until told otherwise, a load costs about one run); else
+        `MODEL_LOAD_PRIOR_S`."""
+        perf = self.state.perf
+        measured = {b: perf.switch_seconds(b) for b in self.schedulable}
+        known = [v for v in measured.values() if v is not None]
+        typical = perf.typical()
+        out: dict[str, float] = {}
+        for b, value in measured.items():
+            if value is not None:
+                out[b] = value
+            elif known:
+                out[b] = statistics.median(known) * perf.relative_slowness(b)
+            elif typical is not None:
+                out[b] = min(MODEL_LOAD_PRIOR_S, typical * perf.relative_slowness(b))
+            else:
+                out[b] = MODEL_LOAD_PRIOR_S
+        return out
+
     def finish(self, job: Job, backend_id: str) -> float:
-        switch = 0.0
-        if job.checkpoint is not None and self.checkpoint.get(backend_id) != job.checkpoint:
-            switch = MODEL_LOAD_PRIOR_S
-        return self.backlog[backend_id] + switch + self.expected(job, backend_id)
+        return self.backlog[backend_id] + self.switch(job, backend_id) + self.expected(job, backend_id)
 
-    def choose(self, job: Job) -> str | None:
-        candidates = _candidates(self.state, job, self.room)
-        if not candidates:
-            return None
+    def earliest(self, job: Job, backends: tuple[str, ...]) -> tuple[str, float]:
+        """The backend where `job` would finish first (ties: more VRAM, then the id) and that finish."""
+        best = min(backends, key=lambda b: (round(self.finish(job, b), 6), -self.vram[b], b))
+        return best, self.finish(job, best)
 
-        def key(b: str) -> tuple[float, int, str]:
-            vram = self.state.backends[b].capabilities.get("vram_total") or 0
-            return (round(self.finish(job, b), 6), -int(vram), b)
-
-        return min(candidates, key=key)
-
-    def pick(self, jobs: list[Job]) -> tuple[Job, str] | None:
-        """The (job, backend) of the flow's first `WINDOW` placeable jobs with the earliest expected finish (an
-        older job wins by `AGE_BONUS_S` a place); the chosen job, and any job no backend can take now, leave
-        `jobs`."""
-        best: tuple[float, int, Job, str] | None = None
-        kept: list[Job] = []
-        position = 0
-        while jobs and position < WINDOW:
-            job = jobs.pop(0)
-            backend = self.choose(job)
-            if backend is None:
+    def best(self, candidates: list[_Candidate], level: int) -> tuple[_Candidate, str, float] | None:
+        """Among the candidates of flows at share `level`, sorted by rank (largest first): the largest rank less
+        the checkpoint switch its best backend needs; with that backend and the finish there."""
+        chosen: tuple[tuple[float, float, int, str], _Candidate, str, float] | None = None
+        cache: dict[tuple[str | None, str | None, tuple[str, ...]], tuple[str, float, float]] = {}
+        for c in candidates:
+            if c.planned or self.share.get(c.flow, 0) != level:
                 continue
-            kept.append(job)
-            score = self.finish(job, backend) + AGE_BONUS_S * position
-            if best is None or score < best[0]:
-                best = (score, position, job, backend)
-            position += 1
-        if best is None:
-            jobs[:0] = kept
-            return None
-        kept.remove(best[2])
-        jobs[:0] = kept
-        return best[2], best[3]
+            if chosen is not None and -c.rank >= chosen[0][0]:
+                break  # neither it nor any after it can rank above the best so far, even without a switch
+            key = (c.job.signature, c.job.checkpoint, c.backends)
+            found = cache.get(key)
+            if found is None:
+                backend, finish = self.earliest(c.job, c.backends)
+                found = cache[key] = (backend, finish, self.switch(c.job, backend))
+            backend, finish, switch = found
+            score = (-c.rank + switch, -c.rank, c.job.order, c.job.id)
+            if chosen is None or score < chosen[0]:
+                chosen = (score, c, backend, finish)
+        return None if chosen is None else (chosen[1], chosen[2], chosen[3])
+
+    def candidates(self, priority: int) -> list[_Candidate]:
+        """The first `WINDOW` placeable jobs of each flow in the band, at most `MAX_CANDIDATES` in all, largest
+        rank first (then arrival)."""
+        per_flow: dict[str, int] = {}
+        out: list[_Candidate] = []
+        for job in _eligible(self.state, self.now, priority):
+            f = _flow(job)
+            if per_flow.get(f, 0) >= WINDOW:
+                continue
+            c = self.candidate(job)
+            if c is None:
+                continue
+            per_flow[f] = per_flow.get(f, 0) + 1
+            out.append(c)
+            if len(out) >= MAX_CANDIDATES:
+                break
+        out.sort(key=lambda c: (-c.rank, c.job.order, c.job.id))
+        return out
 
     def place(self) -> list[Placement]:
         placements: list[Placement] = []
         for priority in sorted(self.state.queues, reverse=True):
-            flows: dict[str, list[Job]] = {}
-            enough = WINDOW + sum(self.room.values())  # no flow can use more of its queue in this round
-            for job in _eligible(self.state, self.now, priority):
-                queued = flows.setdefault(_flow(job), [])
-                if len(queued) < enough:
-                    queued.append(job)
-            # (jobs in flight or placed now, arrival of its first queued job, flow) → fewest first
-            heap = [(self.running.get(f, 0), jobs[0].order, f) for f, jobs in flows.items()]
-            heapq.heapify(heap)
-            while heap and self.room:
-                share, first, f = heapq.heappop(heap)
-                pick = self.pick(flows[f])
-                if pick is None:
-                    continue  # nothing of this flow can be placed now
-                job, best = pick
-                placements.append(Placement(job.id, job.next_attempt, best))
-                self.backlog[best] = self.finish(job, best)
-                if job.checkpoint is not None:
-                    self.checkpoint[best] = job.checkpoint
-                self.room[best] -= 1
-                if self.room[best] == 0:
-                    del self.room[best]
-                if flows[f]:
-                    heapq.heappush(heap, (share + 1, first, f))
-            if not self.room:
+            candidates = self.candidates(priority)
+            per_flow: dict[str, int] = {}
+            for c in candidates:
+                per_flow[c.flow] = per_flow.get(c.flow, 0) + 1
+            at_level: dict[int, int] = {}  # share → unplanned candidates of flows with that share
+            for f, n in per_flow.items():
+                at_level[self.share.get(f, 0)] = at_level.get(self.share.get(f, 0), 0) + n
+            while at_level and self.room and self.planned < self.plan_limit:
+                found = self.best(candidates, min(at_level))
+                if found is None:  # pragma: no cover - the level counts only unplanned candidates
+                    break
+                c, backend, finish = found
+                c.planned = True
+                self.planned += 1
+                share = self.share.get(c.flow, 0)
+                self.share[c.flow] = share + 1
+                per_flow[c.flow] -= 1
+                for level, n in ((share, -per_flow[c.flow] - 1), (share + 1, per_flow[c.flow])):
+                    at_level[level] = at_level.get(level, 0) + n
+                    if at_level[level] <= 0:
+                        del at_level[level]
+                self.backlog[backend] = finish
+                if c.job.checkpoint is not None:
+                    self.checkpoint[backend] = c.job.checkpoint
+                if backend in self.room:
+                    placements.append(Placement(c.job.id, c.job.next_attempt, backend))
+                    self.room[backend] -= 1
+                    if self.room[backend] == 0:
+                        del self.room[backend]
+            if not self.room or self.planned >= self.plan_limit:
                 break
         return placements

@@ -14,7 +14,7 @@ from typing import Any
 
 from orch_common.contracts import runs as rn
 from orch_common.contracts.rpc import JobState
-from orch_common.workflow.project_run import ProjectRunError, plan_run
+from orch_common.workflow.project_run import ProjectRunError, plan_run, workflow_signature
 from orch_scheduler.domain.state import Job, SchedulerState
 from orch_scheduler.runs.model import Run, RunItem, RunNode
 
@@ -64,6 +64,14 @@ def _requested(state: SchedulerState, e: rn.RunRequested) -> bool:
     run.nodes = plan.nodes
     run.external = {n: reusable[n] for n in plan.external}
     run.incoming = {n: tuple(edge for edge in e.document.edges if edge.target == n) for n in plan.nodes}
+    executed = set(plan.nodes)
+    run.successors = {
+        n: tuple(sorted({edge.target for edge in e.document.edges if edge.source == n and edge.target in executed}))
+        for n in plan.nodes
+    }
+    run.signatures = {
+        node.id: workflow_signature(node.workflow_api) for node in e.document.nodes if node.id in executed
+    }
     for index, values in enumerate(plan.items):
         grouped: dict[str, dict[str, object]] = {}
         for (node_id, parameter), value in values.items():

@@ -64,6 +64,8 @@ class Run:
     incoming: dict[str, tuple[ProjectEdge, ...]]  # executed node → its incoming edges
     external: dict[str, str]  # borrowed upstream node → the succeeded job whose outputs are used
     items: list[RunItem]
+    successors: dict[str, tuple[str, ...]] = field(default_factory=dict)  # executed node → executed nodes it feeds
+    signatures: dict[str, str] = field(default_factory=dict)  # executed node → its workflow's shape (placement)
     cancel_requested: bool = False
     error: dict[str, str] | None = None  # a run that could not be planned: {"code", "message"}
     version: int = 0  # bumped with any of its items' versions
