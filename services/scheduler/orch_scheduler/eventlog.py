@@ -15,10 +15,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -27,18 +26,20 @@ from orch_scheduler.errors import EventLogError
 
 __all__ = ["EventLog", "LogRecord", "record_of"]
 
+# The long, mostly unique strings are stored with ZSTD: DuckDB's default (dictionary + FSST) spends about three
+# times the CPU at each checkpoint and makes a larger file. A file made before this keeps its own definition.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     pos BIGINT NOT NULL,
     stream_seq BIGINT,
-    event_id VARCHAR PRIMARY KEY,
+    event_id VARCHAR USING COMPRESSION zstd PRIMARY KEY,
     type VARCHAR NOT NULL,
     job_id VARCHAR,
     backend_id VARCHAR,
     project_id VARCHAR,
-    subject VARCHAR,
+    subject VARCHAR USING COMPRESSION zstd,
     occurred_at TIMESTAMPTZ,
-    payload VARCHAR NOT NULL
+    payload VARCHAR NOT NULL USING COMPRESSION zstd
 )
 """
 
@@ -68,9 +69,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    """One row to append: an event's id, routing columns and its JSON payload."""
+class LogRecord(NamedTuple):
+    """One row to append: an event's id, routing columns and its JSON payload.
+
+    A named tuple, so a batch turns into columns with one `zip(*records)`; the field order is that transposition's.
+    """
 
     event_id: str
     type: str
@@ -112,10 +115,10 @@ class EventLog:
             self._con = duckdb.connect(str(self.path))
             self._con.execute("SET enable_progress_bar = false")  # a long replay read must not draw on stdout
             self._con.execute(_SCHEMA)
-            row = self._con.execute("SELECT coalesce(max(pos), 0) FROM events").fetchone()
+            (row,) = self._con.execute("SELECT coalesce(max(pos), 0) FROM events").fetchall()
         except (duckdb.Error, OSError) as exc:
             raise EventLogError(f"cannot open the event log {self.path}: {exc}") from exc
-        self._next_pos = int(row[0]) + 1 if row else 1
+        self._next_pos = int(row[0]) + 1
         self._lock = threading.Lock()
         self._recent: set[str] = set()  # ids this log appended lately (two generations, see `_remember`)
         self._older: set[str] = set()
@@ -126,38 +129,37 @@ class EventLog:
         """Append `records` in one transaction; element i is True when record i was new (first of its id)."""
         if not records:
             return []
-        first: dict[str, int] = {}
-        for i, rec in enumerate(records):
-            first.setdefault(rec.event_id, i)
+        ids = [rec.event_id for rec in records]
         with self._lock:
             recent, older = self._recent, self._older
-            unique = [records[i] for i in first.values() if records[i].event_id not in recent]
-            if older:
-                unique = [r for r in unique if r.event_id not in older]
-            n = len(unique)
-            inserted: set[str] = set()
-            if unique:
-                start = self._next_pos
-                columns: dict[str, np.ndarray[Any, Any]] = {
-                    "pos": np.arange(start, start + n, dtype=np.int64),
-                    "stream_seq": _object_column(r.stream_seq for r in unique),
-                    "event_id": _object_column(r.event_id for r in unique),
-                    "type": _object_column(r.type for r in unique),
-                    "job_id": _object_column(r.job_id for r in unique),
-                    "backend_id": _object_column(r.backend_id for r in unique),
-                    "project_id": _object_column(r.project_id for r in unique),
-                    "subject": _object_column(r.subject for r in unique),
-                    "occurred_us": np.fromiter((_micros(r.occurred_at) for r in unique), dtype=np.int64, count=n),
-                    "payload": _object_column(r.payload for r in unique),
-                }
-                try:
-                    known = self._insert(columns)
-                except duckdb.Error as exc:
-                    raise EventLogError(f"cannot append {n} events to {self.path}: {exc}") from exc
-                self._next_pos = start + n
-                inserted = {r.event_id for r in unique} if known is None else known
-                self._remember(inserted)
-        return [first[rec.event_id] == i and rec.event_id in inserted for i, rec in enumerate(records)]
+            if len(set(ids)) == len(ids) and recent.isdisjoint(ids) and older.isdisjoint(ids):
+                unique = records  # the usual batch: nothing repeated, nothing appended lately
+            else:
+                first: dict[str, int] = {}
+                for i, event_id in enumerate(ids):
+                    first.setdefault(event_id, i)
+                unique = [records[i] for i, event_id in enumerate(ids) if first[event_id] == i]
+                unique = [r for r in unique if r.event_id not in recent and r.event_id not in older]
+            if not unique:
+                return [False] * len(records)
+            start = self._next_pos
+            try:
+                known = self._insert(_columns(unique, start))
+            except duckdb.Error as exc:
+                raise EventLogError(f"cannot append {len(unique)} events to {self.path}: {exc}") from exc
+            self._next_pos = start + len(unique)
+            inserted = set(ids) if known is None and unique is records else known
+            if inserted is None:
+                inserted = {r.event_id for r in unique}
+            self._remember(inserted)
+        if unique is records and known is None:
+            return [True] * len(records)
+        seen: set[str] = set()
+        new: list[bool] = []
+        for event_id in ids:
+            new.append(event_id in inserted and event_id not in seen)
+            seen.add(event_id)
+        return new
 
     def _remember(self, event_ids: set[str]) -> None:
         """Keep the ids of the last ~`_RECENT_IDS` appended events: their echoes (decisions coming back through
@@ -167,13 +169,19 @@ class EventLog:
             self._older, self._recent = self._recent, set()
 
     def _insert(self, columns: dict[str, np.ndarray[Any, Any]]) -> set[str] | None:
-        """Insert the batch in one transaction: None when every row was new, else the ids that were."""
+        """Insert the batch, one statement committed on its own: None when every row was new, else the ids that
+        were. A statement that fails is rolled back whole, so a refused plain `INSERT` leaves nothing behind."""
+        con = self._con
+        con.register("_batch", columns)
         try:
-            _transaction(self._con, _INSERT_NEW, columns)
-            return None
-        except duckdb.ConstraintException:
-            pass  # some id is logged already: the slower path that tells which
-        return {row[0] for row in _transaction(self._con, _INSERT_OR_IGNORE, columns)}
+            try:
+                con.execute(_INSERT_NEW).fetchall()
+                return None
+            except duckdb.ConstraintException:
+                pass  # some id is logged already: the slower path that tells which
+            return {row[0] for row in con.execute(_INSERT_OR_IGNORE).fetchall()}
+        finally:
+            con.unregister("_batch")
 
     def append_slow(self, records: Sequence[LogRecord]) -> list[bool]:
         """Row-by-row `executemany` append (same semantics as `append`): kept only for the benchmark."""
@@ -256,8 +264,8 @@ class EventLog:
 
     def _scalar(self, sql: str) -> int:
         with self._lock:
-            row = self._con.execute(sql).fetchone()
-        return int(row[0]) if row else 0
+            (row,) = self._con.execute(sql).fetchall()  # fetched to the end: the connection takes new work
+        return int(row[0])
 
     def _dicts(self, sql: str, *params: object) -> list[dict[str, Any]]:
         with self._lock:
@@ -265,8 +273,21 @@ class EventLog:
         return [json.loads(payload) for (payload,) in rows]
 
 
-def _object_column(values: Iterable[object]) -> np.ndarray[Any, Any]:
-    return np.fromiter(values, dtype=object)
+def _columns(records: Sequence[LogRecord], start: int) -> dict[str, np.ndarray[Any, Any]]:
+    """The batch as numpy columns (strings as object arrays, times as int64 microseconds), `pos` from `start`."""
+    event_ids, types, payloads, seqs, job_ids, backend_ids, project_ids, subjects, times = zip(*records, strict=True)
+    return {
+        "pos": np.arange(start, start + len(records), dtype=np.int64),
+        "stream_seq": np.array(seqs, dtype=object),
+        "event_id": np.array(event_ids, dtype=object),
+        "type": np.array(types, dtype=object),
+        "job_id": np.array(job_ids, dtype=object),
+        "backend_id": np.array(backend_ids, dtype=object),
+        "project_id": np.array(project_ids, dtype=object),
+        "subject": np.array(subjects, dtype=object),
+        "occurred_us": np.array([_micros(at) for at in times], dtype=np.int64),
+        "payload": np.array(payloads, dtype=object),
+    }
 
 
 def _micros(at: datetime | None) -> int:
@@ -276,17 +297,3 @@ def _micros(at: datetime | None) -> int:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return (at - _EPOCH) // _MICROSECOND
-
-
-def _transaction(con: duckdb.DuckDBPyConnection, sql: str, batch: dict[str, np.ndarray[Any, Any]]) -> list[Any]:
-    """Run `sql` over `batch` (the view `_batch`) in its own transaction and commit; rolled back when it fails."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register("_batch", batch)
-        rows = con.execute(sql).fetchall()
-        con.unregister("_batch")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return rows
