@@ -441,12 +441,18 @@ def parse_event(data: bytes | str | dict[str, Any]) -> Any:
 
     Returns a concrete event model (`JobSubmitted`, `BackendLost`, `ProjectSaved`, …).
     """
+    validator = (_ADAPTER or _event_adapter()).validator  # the core validator: no per-call keyword handling
+    if isinstance(data, dict):
+        return validator.validate_python(data)
+    return validator.validate_json(data)
+
+
+def _event_adapter() -> TypeAdapter[Any]:
+    """The adapter of the event union, built on first use (project and run events import this module)."""
     global _ADAPTER
     if _ADAPTER is None:
         _ADAPTER = TypeAdapter(_event_union())
-    if isinstance(data, dict):
-        return _ADAPTER.validate_python(data)
-    return _ADAPTER.validate_json(data)
+    return _ADAPTER
 
 
 def event_subject(event: EventBase) -> str:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from orch_common.contracts import events as ev
 from orch_scheduler.errors import PoisonMessageError
-from orch_scheduler.eventlog import LogRecord, record_of
+from orch_scheduler.eventlog import LogRecord
 
 __all__ = ["parse_event_bytes", "parse_message", "stream_seq"]
 
@@ -28,21 +28,39 @@ def parse_message(msg: Msg) -> tuple[Any, LogRecord]:
 def parse_event_bytes(
     payload: bytes, headers: dict[str, str] | None, subject: str, seq: int | None
 ) -> tuple[Any, LogRecord]:
+    """The event in `payload` and its log row: the payload is logged as it came (not re-encoded), the routing
+    columns are read off the parsed model's fields (no second parse)."""
     try:
         event = ev.parse_event(payload)
     except ValidationError as exc:
-        msg_id = (headers or {}).get(Header.MSG_ID.value)
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            raise PoisonMessageError(f"not JSON: {payload[:80]!r}") from exc
-        if not (msg_id and isinstance(data, dict) and isinstance(data.get("type"), str)):
-            raise PoisonMessageError(f"not an event: {exc.errors(include_url=False)[:3]}") from exc
-        # A kind of event the scheduler does not fold (e.g. project runs): logged, not folded.
-        return None, LogRecord(
-            event_id=msg_id, type=data["type"], payload=payload.decode(), stream_seq=seq, subject=subject
-        )
-    return event, record_of(event, stream_seq=seq, payload=payload.decode(), subject=subject)
+        return None, _unfolded(payload, headers, subject, seq, exc)
+    fields = event.__dict__  # a kind without one of the routing columns leaves it None
+    get = fields.get
+    return event, LogRecord(
+        event.event_id,
+        fields["type"],
+        payload.decode(),
+        seq,
+        get("job_id"),
+        get("backend_id"),
+        get("project_id"),
+        subject,
+        get("occurred_at"),
+    )
+
+
+def _unfolded(
+    payload: bytes, headers: dict[str, str] | None, subject: str, seq: int | None, exc: ValidationError
+) -> LogRecord:
+    """The log row of a well-formed event of a kind the scheduler does not fold (e.g. project runs)."""
+    msg_id = (headers or {}).get(Header.MSG_ID.value)
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        raise PoisonMessageError(f"not JSON: {payload[:80]!r}") from exc
+    if not (msg_id and isinstance(data, dict) and isinstance(data.get("type"), str)):
+        raise PoisonMessageError(f"not an event: {exc.errors(include_url=False)[:3]}") from exc
+    return LogRecord(event_id=msg_id, type=data["type"], payload=payload.decode(), stream_seq=seq, subject=subject)
 
 
 def stream_seq(reply: str) -> int:

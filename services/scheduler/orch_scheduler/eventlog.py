@@ -1,13 +1,15 @@
 """The event log: every event the scheduler has seen, in the order it folded them, in one DuckDB file.
 
 The scheduler is the only process that opens the file. Appends are batched and idempotent on `event_id`: one
-transaction inserts a whole batch through DuckDB's columnar path (numpy columns registered as a view, timestamps
-as int64 microseconds) and reports which records were new. A batch of ids all new is one plain `INSERT` (the
-primary key check is the only dedupe); when the key refuses it, the transaction is rolled back and the batch goes
-again as `INSERT OR IGNORE … RETURNING`, which says which rows were new (a per-row conflict path, about half as
-fast, paid only by batches that carry a duplicate). The ids of the last ~20,000 appended events are kept in memory,
-so their echoes (decisions coming back through the consumer, redeliveries) are known duplicates before DuckDB is
-asked. `pos` is the log's own order (the fold order); `stream_seq` is the JetStream sequence.
+statement, committed on its own, inserts a whole batch through DuckDB's columnar path (the rows turned into numpy
+columns with one `zip`, registered as a view, timestamps as int64 microseconds) and reports which records were new.
+A batch of ids all new is one plain `INSERT` (the primary key check is the only dedupe); when the key refuses it,
+that statement is rolled back whole and the batch goes again as `INSERT OR IGNORE … RETURNING`, which says which
+rows were new (a per-row conflict path, paid only by batches that carry a duplicate). The ids of the last ~20,000
+appended events are kept in memory, so their echoes (decisions coming back through the consumer, redeliveries) are
+known duplicates before DuckDB is asked. `pos` is the log's own order (the fold order); `stream_seq` is the
+JetStream sequence. A commit is durable (DuckDB syncs its write-ahead log); checkpoints run at DuckDB's default
+threshold, and the long strings are stored with ZSTD, which checkpoints at about a third of the default's CPU.
 """
 
 from __future__ import annotations
