@@ -12,17 +12,13 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from orch_api.conversion import workflow_tools
 from orch_common.contracts import subjects
 from orch_common.contracts.events import parse_event
 from tests.api.conftest import ApiServer, register_backend
 from tests.helpers import FIXTURES
 from tests.helpers.sim import SimProcess, start_sim
 
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.skipif(workflow_tools() is None, reason="orch_common.workflow has no converter yet"),
-]
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 UI_DEFAULT = json.loads((FIXTURES / "workflows" / "ui_default.json").read_text())
 

@@ -1,7 +1,5 @@
 """UI-format workflows: converted to API format with the object_info of the backend they will run on.
 
-`orch_common.workflow` (detect_format, convert_ui_to_api, ObjectInfoIndex, inspect_parameters, find_ports,
-check_capability) is imported lazily: until it exists, UI-format submissions get a clear 422.
 The object_info of each backend is fetched with the ComfyUI client and cached by its content hash (the hash the
 agent registered, else the hash of the body fetched).
 """
@@ -9,47 +7,17 @@ agent registered, else the hash of the body fetched).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import Any
 
 from orch_api.errors import ApiError, BadGateway, Unprocessable
 from orch_api.registry import BackendRecord
+from orch_common.workflow import MissingNodeClassError, ObjectInfoIndex, convert_ui_to_api
 
-__all__ = ["ObjectInfoStore", "pick_backend_for_ui", "ui_node_types", "workflow_tools"]
+__all__ = ["ObjectInfoStore", "pick_backend_for_ui", "ui_node_types"]
 
 log = logging.getLogger(__name__)
-
-_SOURCES = {
-    "convert_ui_to_api": ("orch_common.workflow", "orch_common.workflow.convert"),
-    "ObjectInfoIndex": ("orch_common.workflow", "orch_common.workflow.object_info"),
-    "inspect_parameters": ("orch_common.workflow", "orch_common.workflow.params"),
-    "find_ports": ("orch_common.workflow", "orch_common.workflow.ports"),
-    "check_capability": ("orch_common.workflow", "orch_common.workflow.capability"),
-    "suggest_exposed": ("orch_common.workflow", "orch_common.workflow.params"),
-}
-_REQUIRED = ("convert_ui_to_api", "ObjectInfoIndex")
-
-
-def _find(name: str) -> Any:
-    for module_name in _SOURCES[name]:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if hasattr(module, name):
-            return getattr(module, name)
-    return None
-
-
-def workflow_tools() -> SimpleNamespace | None:
-    """`orch_common.workflow`'s functions (None for those not written yet), or None without the converter."""
-    found = {name: _find(name) for name in _SOURCES}
-    if any(found[name] is None for name in _REQUIRED):
-        return None
-    return SimpleNamespace(**found)
 
 
 def ui_node_types(ui: Mapping[str, Any]) -> set[str]:
@@ -87,7 +55,7 @@ class ObjectInfoStore:
     def __init__(self, *, timeout: float) -> None:
         self.timeout = timeout
         self._by_hash: dict[str, dict[str, Any]] = {}
-        self._indexes: dict[str, Any] = {}
+        self._indexes: dict[str, ObjectInfoIndex] = {}
 
     async def object_info(self, backend: BackendRecord) -> tuple[str, dict[str, Any]]:
         """(content hash, object_info) of `backend`, fetched only when its registered hash is not cached."""
@@ -109,28 +77,22 @@ class ObjectInfoStore:
             self._by_hash[registered] = info
         return digest, info
 
-    async def index(self, backend: BackendRecord) -> Any:
-        """The converter's `ObjectInfoIndex` for `backend` (requires `orch_common.workflow`)."""
-        tools = workflow_tools()
-        if tools is None:
-            raise Unprocessable("UI-format workflows are not supported yet: submit the API format", code="ui_format")
+    async def index(self, backend: BackendRecord) -> ObjectInfoIndex:
+        """The converter's `ObjectInfoIndex` for `backend`'s object_info (one per content hash)."""
         digest, info = await self.object_info(backend)
         if digest not in self._indexes:
-            self._indexes[digest] = tools.ObjectInfoIndex(info)
+            self._indexes[digest] = ObjectInfoIndex(info)
         return self._indexes[digest]
 
     async def convert(self, ui: Mapping[str, Any], backend: BackendRecord) -> dict[str, Any]:
         """Convert a UI workflow to an API prompt with `backend`'s object_info; 422 naming what failed."""
-        tools = workflow_tools()
-        if tools is None:
-            raise Unprocessable("UI-format workflows are not supported yet: submit the API format", code="ui_format")
         index = await self.index(backend)
         try:
-            converted = await asyncio.to_thread(tools.convert_ui_to_api, dict(ui), index)
+            converted = await asyncio.to_thread(convert_ui_to_api, dict(ui), index)
         except ApiError:
             raise
         except Exception as exc:  # the converter's own errors go to the caller
-            missing = type(exc).__name__ == "MissingNodeClassError"
+            missing = isinstance(exc, MissingNodeClassError)
             raise Unprocessable(
                 f"could not convert the UI workflow with backend {backend.id!r}'s object_info: {exc}",
                 code="unknown_node_classes" if missing else "ui_conversion_failed",

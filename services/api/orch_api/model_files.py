@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orch_api.conversion import ObjectInfoStore, workflow_tools
+from orch_api.conversion import ObjectInfoStore
 from orch_api.errors import ApiError, Unprocessable
 from orch_api.registry import BackendRecord
+from orch_common.workflow import check_capability
 from orch_common.workflow.capability import MODEL_SUFFIXES
 
 __all__ = ["ModelUse", "check_models", "confirm_model_uses", "model_folders", "model_uses", "required_models"]
@@ -67,16 +68,15 @@ async def confirm_model_uses(
     """The model-file COMBO inputs by the object_info of the first of `backends` that answers (online ones
     first, `OBJECT_INFO_TRIES` asked at most); asked only when the cheap `uses` found candidates.
 
-    Without an answer (no comfy_url, unreachable, slow, no workflow tools) the uses are kept as they are.
+    Without an answer (no comfy_url, unreachable, slow) the uses are kept as they are.
     """
-    tools = workflow_tools()
-    if not uses or tools is None or tools.check_capability is None:
+    if not uses:
         return uses
     askable = sorted((b for b in backends if b.comfy_url), key=lambda b: (b.status != "online", not b.live, b.id))
     for backend in askable[:OBJECT_INFO_TRIES]:
         try:
             index = await asyncio.wait_for(store.index(backend), OBJECT_INFO_WAIT_S)
-            capability = tools.check_capability(dict(workflow), index)
+            capability = check_capability(dict(workflow), index)
         except (ApiError, TimeoutError) as exc:
             log.debug("model inputs not confirmed with %s's object_info: %s", backend.id, exc)
             continue

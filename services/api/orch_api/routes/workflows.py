@@ -9,11 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from orch_api.context import ApiContext, get_ctx, read_json
-from orch_api.conversion import pick_backend_for_ui, workflow_tools
+from orch_api.conversion import pick_backend_for_ui
 from orch_api.errors import ApiError, BadRequest, Unprocessable
 from orch_api.inspection import capability_json, parameters_json, ports_json
 from orch_api.prompts import check_api_prompt, looks_like_ui_workflow
 from orch_api.registry import BackendRecord, read_backends
+from orch_common.workflow import check_capability, find_ports, inspect_parameters, suggest_exposed
 
 __all__ = ["router"]
 
@@ -79,13 +80,12 @@ async def inspect_workflow(request: Request, ctx: ApiContext = Depends(get_ctx))
         api_prompt = workflow
         classes = check_api_prompt(api_prompt)
         reference = _reference(backends, pinned, classes)
-    tools = workflow_tools()
-    indexes = await _indexes(ctx, backends) if tools is not None else {}
+    indexes = await _indexes(ctx, backends)
     capability: dict[str, Any] = {}
     for backend in backends.values():
         index = indexes.get(backend.id)
-        if tools is not None and tools.check_capability is not None and index is not None:
-            capability[backend.id] = capability_json(tools.check_capability(api_prompt, index), backend.status)
+        if index is not None:
+            capability[backend.id] = capability_json(check_capability(api_prompt, index), backend.status)
         else:
             capability[backend.id] = _class_capability(classes, backend)
     result: dict[str, Any] = {
@@ -98,14 +98,13 @@ async def inspect_workflow(request: Request, ctx: ApiContext = Depends(get_ctx))
         "ports": None,
     }
     index = indexes.get(reference.id) if reference is not None else None
-    if tools is None or index is None or tools.inspect_parameters is None or tools.find_ports is None:
-        result["note"] = "parameters and ports need orch_common.workflow and a reachable backend's object_info"
+    if index is None:
+        result["note"] = "parameters and ports need a reachable backend's object_info"
         return result
     try:
-        parameters = tools.inspect_parameters(api_prompt, index, ui)
-        suggestions = tools.suggest_exposed(parameters) if tools.suggest_exposed is not None else []
-        result["parameters"] = parameters_json(parameters, suggestions)
-        result["ports"] = ports_json(tools.find_ports(api_prompt, index))
+        parameters = inspect_parameters(api_prompt, index, ui)
+        result["parameters"] = parameters_json(parameters, suggest_exposed(parameters))
+        result["ports"] = ports_json(find_ports(api_prompt, index))
     except ValueError as exc:  # the library's WorkflowError is a ValueError naming the bad element
         raise Unprocessable(f"cannot inspect the workflow: {exc}", code="invalid_workflow") from None
     return result
