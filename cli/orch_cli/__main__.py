@@ -13,8 +13,12 @@ from orch_cli.main import app
 _profile_dir = os.environ.get("ORCH_PROFILE_DIR")
 if _profile_dir:
     import cProfile
+    import signal
     import time
     from pathlib import Path
+
+    # uvicorn re-raises the SIGTERM it handled once it has shut down: exit through Python so the profile is written
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     _name = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "orch")
     _profiler = cProfile.Profile(time.thread_time)
