@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
-from orch_scheduler.eventlog import EventLog, record_of
+import duckdb
+
+from orch_scheduler.eventlog import EventLog, LogRecord, record_of
 from tests.scheduler.factories import registered, scheduled, submitted
 
 
@@ -69,4 +75,47 @@ def test_a_batch_of_only_logged_ids_after_reopening_reports_nothing_new(tmp_path
     assert log.append([record_of(e) for e in events]) == [False, False, False]
     assert log.append([record_of(events[0]), record_of(submitted("c"))]) == [False, True]
     assert log.count() == 4
+    log.close()
+
+
+def test_occurred_at_is_stored_as_the_same_instant_whatever_its_zone_and_none_as_null(tmp_path):
+    path = tmp_path / "events.duckdb"
+    log = EventLog(path)
+    aware = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    naive = datetime(2026, 3, 1, 12, 30, 15, 123456)  # counts as UTC
+    log.append(
+        [
+            LogRecord(event_id="a", type="t", payload="{}", occurred_at=aware),
+            LogRecord(event_id="b", type="t", payload="{}", occurred_at=naive),
+            LogRecord(event_id="c", type="t", payload="{}"),
+        ]
+    )
+    log.close()
+    con = duckdb.connect(str(path))
+    rows = con.execute("SELECT event_id, epoch_us(occurred_at) FROM events ORDER BY pos").fetchall()
+    con.close()
+    micros = [
+        (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        for at in (aware, naive.replace(tzinfo=UTC))
+    ]
+    assert rows == [("a", micros[0]), ("b", micros[1]), ("c", None)]
+
+
+def test_a_committed_append_survives_a_process_that_dies_without_closing_the_log(tmp_path):
+    path = tmp_path / "events.duckdb"
+    child = (
+        "import os, sys\n"
+        "from orch_scheduler.eventlog import EventLog\n"
+        "from tests.scheduler.factories import submitted\n"
+        "from orch_scheduler.eventlog import record_of\n"
+        "log = EventLog(sys.argv[1])\n"
+        "assert log.append([record_of(submitted(f'j{i}'), stream_seq=i) for i in range(1, 301)]) == [True] * 300\n"
+        "os._exit(0)  # no close, no checkpoint: only the committed write-ahead log is on disk\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", child, str(path)], check=True, cwd=root, timeout=60)
+    log = EventLog(path)
+    assert log.count() == 300
+    assert log.max_stream_seq() == 300
+    assert log.append([record_of(submitted("j7"))]) == [False]  # the key survived too
     log.close()

@@ -61,7 +61,7 @@ _COLUMNS = (
 _NO_TIME = -(2**63)  # occurred_us of a record without a timestamp (NULL in the log)
 _SELECT_BATCH = (
     "SELECT pos, stream_seq, event_id, type, job_id, backend_id, project_id, subject, "
-    f"CASE WHEN occurred_us = {_NO_TIME} THEN NULL ELSE make_timestamp(occurred_us) AT TIME ZONE 'UTC' END, "
+    f"make_timestamptz(nullif(occurred_us, {_NO_TIME})), "  # epoch microseconds → TIMESTAMPTZ, whatever the zone
     "payload FROM _batch"
 )
 _INSERT_NEW = "INSERT INTO events " + _SELECT_BATCH
