@@ -465,7 +465,7 @@ class Agent:
             except nats.js.errors.NotFoundError:
                 await self.js.add_consumer(subjects.COMMANDS_STREAM, config)
 
-        feed = CommandFeed(self.nc, subjects.COMMANDS_STREAM, durable, ensure_consumer=ensure_consumer)
+        feed = CommandFeed(self.nc, subjects.COMMANDS_STREAM, durable)
         await ensure_consumer()
         try:  # commands stored up to here may have reached an earlier incarnation of this agent
             self._stored_before_start = (await self.js.stream_info(subjects.COMMANDS_STREAM)).state.last_seq

@@ -12,8 +12,9 @@ time costs a request round trip and its bookkeeping per command. Here one reques
 after `expires` seconds) waits at the server; the next is sent the moment it is used up, ends (408) or seems lost
 (no end seen within `expires` + 2 s, e.g. across a nats-server restart). Messages arrive on one inbox
 subscription and are plain JetStream messages: `ack`, `nak` and `metadata` work as usual. The consumer is the
-caller's durable pull consumer, made by `ensure_consumer` before the first request and again whenever the server
-says it is gone.
+caller's durable pull consumer, made before `start()`. Should the server say it is gone, the feed only warns and
+keeps asking: re-creating it would deliver every command of the stream again, some of which ComfyUI may no longer
+remember having run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -45,7 +45,6 @@ class CommandFeed:
         stream: str,
         consumer: str,
         *,
-        ensure_consumer: Callable[[], Awaitable[None]] | None = None,
         batch: int = 16,
         expires: float = 5.0,
     ) -> None:
@@ -54,7 +53,6 @@ class CommandFeed:
         self.consumer = consumer
         self.batch = batch
         self.expires = expires
-        self._ensure = ensure_consumer
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
         self._request_over = asyncio.Event()
         self._left = 0
@@ -64,8 +62,6 @@ class CommandFeed:
         self._inbox = ""
 
     async def start(self) -> None:
-        if self._ensure is not None:
-            await self._ensure()
         self._inbox = self.nc.new_inbox()
         self._sub = await self.nc.subscribe(self._inbox, cb=self._on_message)
         self._task = asyncio.create_task(self._requests(), name=f"pull-{self.consumer}")
@@ -127,6 +123,3 @@ class CommandFeed:
             if self._failed is not None:
                 log.warning("the command consumer %s answered %s; asking again shortly", self.consumer, self._failed)
                 await asyncio.sleep(0.5)
-                if self._ensure is not None:
-                    with contextlib.suppress(Exception):
-                        await self._ensure()

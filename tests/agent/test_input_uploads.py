@@ -1,0 +1,109 @@
+"""Inputs by content hash: an artifact whose bytes this agent already uploaded to its ComfyUI is not sent again, as
+long as the server still has the file; a server that lost it (deleted, restarted) gets it again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orch_common.contracts.events import InputBinding
+from orch_common.natsutil import NatsServer
+from orch_common.natsutil.objects import put_artifact
+from tests.agent.harness import ended, job_events, run_command, running_agent, send, wait_for
+from tests.helpers import FIXTURES
+from tests.helpers.nats import nats_client
+from tests.helpers.sim import start_sim
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
+
+SOURCE = (FIXTURES / "upload_source.png").read_bytes()
+
+
+def load_and_scale() -> dict:
+    workflow: dict = json.loads((FIXTURES / "workflows" / "api_loadimage_scale.json").read_text())
+    return workflow
+
+
+def binding(artifact_id: str, filename: str) -> InputBinding:
+    return InputBinding(artifact_id=artifact_id, node_id="10", input_name="image", filename=filename)
+
+
+async def run_with(nc, backend_id: str, bound: InputBinding) -> list:
+    command = run_command(backend_id, load_and_scale(), inputs=[bound])
+    await send(nc, command)
+    events = await job_events(nc, command.job_id, ended)
+    assert events[-1].type == "job.succeeded", events[-1]
+    return events
+
+
+async def on_server(sim_url: str, filename: str) -> bytes | None:
+    async with httpx.AsyncClient(base_url=sim_url) as http:
+        reply = await http.get("/view", params={"filename": filename, "type": "input"})
+    return reply.content if reply.status_code == 200 else None
+
+
+async def test_an_input_already_uploaded_to_that_server_is_not_uploaded_again(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-up1") as agent:
+            js = nc.jetstream()
+            await put_artifact(js, "first/1/9/0-a.png", SOURCE, "image/png")
+            await put_artifact(js, "second/1/9/0-a.png", SOURCE, "image/png")  # other job, same bytes
+            await run_with(nc, "b-up1", binding("first/1/9/0-a.png", "orch_first.png"))
+            await run_with(nc, "b-up1", binding("second/1/9/0-a.png", "orch_second.png"))
+            await run_with(nc, "b-up1", binding("first/1/9/0-a.png", "orch_first.png"))
+            assert agent.inputs_uploaded == 1
+            assert await on_server(sim.url, "orch_first.png") == SOURCE
+            assert await on_server(sim.url, "orch_second.png") is None, "the file already there was reused"
+
+
+async def test_other_bytes_are_uploaded_even_under_a_name_the_server_has(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    other = (FIXTURES / "upload_source.png").read_bytes()[:-12] + os.urandom(12)  # a different file, same name
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-up2") as agent:
+            js = nc.jetstream()
+            await put_artifact(js, "one/1/9/0-a.png", SOURCE, "image/png")
+            await put_artifact(js, "two/1/9/0-a.png", other, "image/png")
+            await run_with(nc, "b-up2", binding("one/1/9/0-a.png", "orch_same.png"))
+            await run_with(nc, "b-up2", binding("two/1/9/0-a.png", "orch_same.png"))
+            assert agent.inputs_uploaded == 2
+            assert await on_server(sim.url, "orch_same.png") == SOURCE
+            assert await on_server(sim.url, "orch_same (1).png") == other, "ComfyUI renamed the different bytes"
+
+
+async def test_an_input_gone_from_the_server_is_uploaded_again(nats_server: NatsServer, tmp_path: Path) -> None:
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-up3") as agent:
+            await put_artifact(nc.jetstream(), "gone/1/9/0-a.png", SOURCE, "image/png")
+            bound = binding("gone/1/9/0-a.png", "orch_gone.png")
+            await run_with(nc, "b-up3", bound)
+            (sim.data_dir / "input" / "orch_gone.png").unlink()
+            await run_with(nc, "b-up3", bound)
+            assert agent.inputs_uploaded == 2
+            assert await on_server(sim.url, "orch_gone.png") == SOURCE
+
+
+async def test_a_server_that_restarted_gets_the_input_again(nats_server: NatsServer, tmp_path: Path) -> None:
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-up4") as agent:
+            await put_artifact(nc.jetstream(), "restart/1/9/0-a.png", SOURCE, "image/png")
+            bound = binding("restart/1/9/0-a.png", "orch_restart.png")
+            await run_with(nc, "b-up4", bound)
+            assert len(agent.uploads) == 1
+            await asyncio.to_thread(sim.restart)
+
+            async def forgotten() -> bool:
+                return len(agent.uploads) == 0 and agent._connected_once.is_set() and not agent._unreachable
+
+            await wait_for(forgotten, what="the upload cache dropped after the server came back")
+            await run_with(nc, "b-up4", bound)
+            assert agent.inputs_uploaded == 2
+            assert await on_server(sim.url, "orch_restart.png") == SOURCE
