@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 ORCH := .venv/bin/orch
 
-.PHONY: install install-python install-ui install-browser run test test-python test-ui lint bench clean
+.PHONY: install install-python install-ui install-browser install-prometheus run test test-python test-ui lint bench clean
 
 install: install-python install-ui
 
@@ -16,6 +16,9 @@ install-ui:
 install-browser:
 	@bash scripts/install.sh browser
 
+install-prometheus:
+	@bash scripts/install.sh prometheus
+
 run: install
 	$(ORCH) up
 
@@ -23,7 +26,7 @@ lint: install-python
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-test: install install-browser lint
+test: install install-browser install-prometheus lint
 	$(PY) -m pytest -q
 	@bash scripts/install.sh ui-test
 

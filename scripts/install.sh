@@ -3,6 +3,7 @@
 #   install.sh python   .venv with the project and its pinned dependencies
 #   install.sh ui       the UI's node modules and its production build (services/ui/dist)
 #   install.sh browser  Debian chromium for the browser tests (apt-get; needs root or sudo)
+#   install.sh prometheus  Debian prometheus + promtool for the dashboard test (apt-get; needs root or sudo)
 #   install.sh ui-test  the UI's component tests (vitest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,20 @@ browser_step() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
 
+prometheus_step() {
+  # The stamp records the installed package's version; the step is skipped while it and both binaries exist.
+  if [[ -x /usr/bin/prometheus && -x /usr/bin/promtool && -s $STAMPS/prometheus ]]; then return 0; fi
+  if [[ ! -x /usr/bin/prometheus || ! -x /usr/bin/promtool ]]; then
+    echo "==> Debian prometheus (for the dashboard test, tests/infra/test_prometheus.py)"
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  mkdir -p $STAMPS
+  dpkg-query -W -f='${Version}\n' prometheus > $STAMPS/prometheus 2>/dev/null || /usr/bin/prometheus --version 2>&1 | head -1 > $STAMPS/prometheus
+}
+
 ui_test_step() {
   [[ -f services/ui/package.json ]] || return 0
   (cd services/ui && npm test --silent)
@@ -64,7 +79,8 @@ case "${1:-all}" in
   python) python_step ;;
   ui) ui_step ;;
   browser) browser_step ;;
+  prometheus) prometheus_step ;;
   ui-test) ui_test_step ;;
   all) python_step; ui_step ;;
-  *) echo "usage: $0 python|ui|browser|ui-test|all" >&2; exit 2 ;;
+  *) echo "usage: $0 python|ui|browser|prometheus|ui-test|all" >&2; exit 2 ;;
 esac
