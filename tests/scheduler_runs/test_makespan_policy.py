@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import bench_placement
-from orch_common.contracts.projects import ProjectDocument
+from orch_common.contracts.projects import ProjectDocument, ProjectNode
 from orch_common.contracts.runs import RunRequested
 from orch_scheduler.domain.fold import apply_all
 from orch_scheduler.domain.policy import place_with
@@ -117,3 +117,31 @@ def test_on_a_fake_clock_smart_beats_a_speed_blind_queue_and_no_policy_beats_the
     )
     assert batch["smart"] < batch["fifo_speed_blind"]
     assert chains["smart"] <= chains["fifo_speed_blind"]
+
+
+def test_a_stage_never_run_is_sized_by_its_sampler_steps_against_the_measured_stage_before_it():
+    state = fleet("a")
+    ran(state, "warm", "a", 0, 2, gen_node().workflow_api)  # the generate shape: 4 steps in 2 s
+
+    def then(steps: int) -> ProjectDocument:
+        later = {**invert(), "50": {"class_type": "KSampler", "inputs": {"steps": steps}}}  # a shape never run
+        node = ProjectNode(id="later", title="Later", workflow_api=later)
+        return ProjectDocument(name=f"then {steps}", nodes=[gen_node(), node], edges=[edge("gen", "later")])
+
+    events: list[Any] = []
+    for run_id, steps in (("r-short", 2), ("r-long", 40)):
+        events.append(
+            RunRequested(run_id=run_id, project_id=run_id, project_version=1, document=then(steps), occurred_at=at(5))
+        )
+        events.append(
+            submitted(
+                f"{run_id}-0-gen",
+                5,
+                workflow=gen_node().workflow_api,
+                run_id=run_id,
+                graph_node_id="gen",
+                labels={"item": "0"},
+            )
+        )
+    apply_all(state, events)
+    assert [p.job_id for p in place_with("smart", state, at(6), 1)] == ["r-long-0-gen"]

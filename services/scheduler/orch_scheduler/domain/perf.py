@@ -68,6 +68,13 @@ class PerfStats:
         typical = self.typical()
         return prior if typical is None else typical * self.relative_slowness(backend_id)
 
+    def known(self, signature: str | None) -> bool:
+        """Whether any backend has run this workflow shape."""
+        key = ("known", signature or "")
+        if key not in self._memo:
+            self._memo[key] = 1.0 if any(s == (signature or "") for s, _ in self.durations) else 0.0
+        return bool(self._memo[key])
+
     def typical(self) -> float | None:
         """The median over workflow shapes of their median run across backends (None before any run)."""
         key = ("typical", "")

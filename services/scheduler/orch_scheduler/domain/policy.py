@@ -36,6 +36,7 @@ from enum import StrEnum
 
 from orch_scheduler.domain.perf import DEFAULT_PRIOR_S
 from orch_scheduler.domain.state import Backend, Job, SchedulerState
+from orch_scheduler.runs.model import Run
 
 __all__ = [
     "AGE_WEIGHT",
@@ -55,8 +56,9 @@ WINDOW = 64
 """Smart placement plans at most this many of each flow's queued jobs per round (its longest-first horizon)."""
 MAX_CANDIDATES = 512
 """…and at most this many jobs in all per priority band, so a round's cost does not grow with the queue."""
-PLAN_AHEAD = 3
-"""Jobs planned per backend beyond what it holds before a round stops (free slots left then wait for the next)."""
+PLAN_AHEAD = 4
+"""Jobs a round plans on a backend without a free slot (they wait for it); beyond that, the round plans as if
+that backend were not there."""
 AGE_WEIGHT = 0.05
 """Seconds of rank a queued job gains per second it has waited, so a short job is not passed over for long."""
 
@@ -200,6 +202,7 @@ class _Smart:
         self._size: dict[str | None, float] = {}
         self._tail: dict[tuple[str, str], float] = {}
         self._capable: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._per_step: dict[str, float] = {}
         self.schedulable = sorted(b.id for b in state.backends.values() if b.schedulable)
         self.vram = {b: int(state.backends[b].capabilities.get("vram_total") or 0) for b in self.schedulable}
         self.backlog: dict[str, float] = {}
@@ -213,8 +216,9 @@ class _Smart:
         for backend_id in self.schedulable:
             self.backlog[backend_id], self.checkpoint[backend_id] = self._queued_work(state.backends[backend_id])
         self.switch_cost = self._switch_costs()
-        self.planned = 0
-        self.plan_limit = PLAN_AHEAD * len(self.schedulable) + sum(room.values())
+        self.waiting: dict[str, int] = {}  # backend without a free slot → jobs planned to wait for it
+        self._per_flow: dict[str, int] = {}  # flow → its candidates still to plan (this band)
+        self._at_level: dict[int, int] = {}  # share → candidates still to plan of flows with that share
 
     def _queued_work(self, backend: Backend) -> tuple[float, str | None]:
         """Seconds until `backend` has run what it holds, and the checkpoint it holds then. ComfyUI runs one
@@ -266,10 +270,26 @@ class _Smart:
             value = 0.0
             if run is not None and depth < 64:
                 for successor in run.successors.get(node_id, ()):
-                    sig = run.signatures.get(successor)
-                    value = max(value, self.size(sig) + self.tail(run_id, successor, depth + 1))
+                    value = max(value, self.node_size(run, successor) + self.tail(run_id, successor, depth + 1))
             self._tail[key] = value
         return value
+
+    def node_size(self, run: Run, node_id: str) -> float:
+        """A run node's `size`; for a shape no backend has run yet, the run's measured seconds per sampler step
+        times the node's steps, when the run has such a measure and the node has steps."""
+        sig = run.signatures.get(node_id)
+        steps = run.steps.get(node_id, 0)
+        if self.state.perf.known(sig) or steps <= 0:
+            return self.size(sig)
+        per_step = self._per_step.get(run.id)
+        if per_step is None:
+            measures = [
+                self.size(s) / run.steps[n]
+                for n, s in run.signatures.items()
+                if run.steps.get(n, 0) > 0 and self.state.perf.known(s)
+            ]
+            per_step = self._per_step[run.id] = statistics.median(measures) if measures else 0.0
+        return per_step * steps if per_step > 0 else self.size(sig)
 
     def capable(self, job: Job) -> tuple[str, ...]:
         """The schedulable backends that may run `job` (its pin only; not the one a retry should move from)."""
@@ -290,9 +310,11 @@ class _Smart:
         backends = self.capable(job)
         if not backends:
             return None
-        rank = self.size(job.signature)
-        if job.run_id is not None and job.graph_node_id is not None:
-            rank += self.tail(job.run_id, job.graph_node_id)
+        run = self.state.runs.get(job.run_id) if job.run_id is not None else None
+        if run is not None and job.graph_node_id is not None and job.graph_node_id in run.signatures:
+            rank = self.node_size(run, job.graph_node_id) + self.tail(run.id, job.graph_node_id)
+        else:
+            rank = self.size(job.signature)
         rank += AGE_WEIGHT * max(0.0, (self.now - job.submitted_at).total_seconds())
         return _Candidate(job, _flow(job), rank, backends)
 
@@ -331,7 +353,9 @@ class _Smart:
 
     def best(self, candidates: list[_Candidate], level: int) -> tuple[_Candidate, str, float] | None:
         """Among the candidates of flows at share `level`, sorted by rank (largest first): the largest rank less
-        the checkpoint switch its best backend needs; with that backend and the finish there."""
+        the checkpoint switch its best backend needs; with that backend and the finish there. A backend without a
+        free slot that has `PLAN_AHEAD` jobs waiting for it already is out of this round's plan; a candidate
+        left with no backend at all is dropped from the round."""
         chosen: tuple[tuple[float, float, int, str], _Candidate, str, float] | None = None
         cache: dict[tuple[str | None, str | None, tuple[str, ...]], tuple[str, float, float]] = {}
         for c in candidates:
@@ -342,13 +366,33 @@ class _Smart:
             key = (c.job.signature, c.job.checkpoint, c.backends)
             found = cache.get(key)
             if found is None:
-                backend, finish = self.earliest(c.job, c.backends)
+                open_ = tuple(b for b in c.backends if b in self.room or self.waiting.get(b, 0) < PLAN_AHEAD)
+                if not open_:
+                    self._settle(c)
+                    continue
+                backend, finish = self.earliest(c.job, open_)
                 found = cache[key] = (backend, finish, self.switch(c.job, backend))
             backend, finish, switch = found
             score = (-c.rank + switch, -c.rank, c.job.order, c.job.id)
             if chosen is None or score < chosen[0]:
                 chosen = (score, c, backend, finish)
         return None if chosen is None else (chosen[1], chosen[2], chosen[3])
+
+    def _settle(self, c: _Candidate, *, planned: bool = False) -> None:
+        """`c` leaves the round's candidates; when `planned`, its flow's share goes up by one."""
+        c.planned = True
+        share = self.share.get(c.flow, 0)
+        self._per_flow[c.flow] -= 1
+        moves = [(share, -1 - self._per_flow[c.flow])]
+        if planned:
+            self.share[c.flow] = share + 1
+            moves.append((share + 1, self._per_flow[c.flow]))
+        else:
+            moves.append((share, self._per_flow[c.flow]))
+        for level, n in moves:
+            self._at_level[level] = self._at_level.get(level, 0) + n
+            if self._at_level[level] <= 0:
+                del self._at_level[level]
 
     def candidates(self, priority: int) -> list[_Candidate]:
         """The first `WINDOW` placeable jobs of each flow in the band, at most `MAX_CANDIDATES` in all, largest
@@ -373,26 +417,21 @@ class _Smart:
         placements: list[Placement] = []
         for priority in sorted(self.state.queues, reverse=True):
             candidates = self.candidates(priority)
-            per_flow: dict[str, int] = {}
+            self._per_flow = {}
             for c in candidates:
-                per_flow[c.flow] = per_flow.get(c.flow, 0) + 1
-            at_level: dict[int, int] = {}  # share → unplanned candidates of flows with that share
-            for f, n in per_flow.items():
-                at_level[self.share.get(f, 0)] = at_level.get(self.share.get(f, 0), 0) + n
-            while at_level and self.room and self.planned < self.plan_limit:
-                found = self.best(candidates, min(at_level))
-                if found is None:  # pragma: no cover - the level counts only unplanned candidates
-                    break
+                self._per_flow[c.flow] = self._per_flow.get(c.flow, 0) + 1
+            self._at_level = {}
+            for f, n in self._per_flow.items():
+                self._at_level[self.share.get(f, 0)] = self._at_level.get(self.share.get(f, 0), 0) + n
+            while self._at_level and self.room:
+                level = min(self._at_level)
+                found = self.best(candidates, level)
+                if found is None:
+                    if level in self._at_level:  # pragma: no cover - the counts follow every candidate
+                        break
+                    continue  # every candidate at that level was dropped: the next level
                 c, backend, finish = found
-                c.planned = True
-                self.planned += 1
-                share = self.share.get(c.flow, 0)
-                self.share[c.flow] = share + 1
-                per_flow[c.flow] -= 1
-                for level, n in ((share, -per_flow[c.flow] - 1), (share + 1, per_flow[c.flow])):
-                    at_level[level] = at_level.get(level, 0) + n
-                    if at_level[level] <= 0:
-                        del at_level[level]
+                self._settle(c, planned=True)
                 self.backlog[backend] = finish
                 if c.job.checkpoint is not None:
                     self.checkpoint[backend] = c.job.checkpoint
@@ -401,6 +440,8 @@ class _Smart:
                     self.room[backend] -= 1
                     if self.room[backend] == 0:
                         del self.room[backend]
-            if not self.room or self.planned >= self.plan_limit:
+                else:
+                    self.waiting[backend] = self.waiting.get(backend, 0) + 1
+            if not self.room:
                 break
         return placements

@@ -18,7 +18,19 @@ from orch_common.workflow.project_run import ProjectRunError, plan_run, workflow
 from orch_scheduler.domain.state import Job, SchedulerState
 from orch_scheduler.runs.model import Run, RunItem, RunNode
 
-__all__ = ["HANDLERS", "job_submitted", "latest_succeeded"]
+__all__ = ["HANDLERS", "job_submitted", "latest_succeeded", "sampler_steps"]
+
+
+def sampler_steps(prompt: dict[str, Any]) -> int:
+    """The sampler steps a prompt runs (the sum of its nodes' literal integer `steps` inputs; 0 when none):
+    placement's hint of how long a workflow shape never run yet will take beside one that has run."""
+    total = 0
+    for node in prompt.values():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        value = inputs.get("steps") if isinstance(inputs, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            total += value
+    return total
 
 
 def latest_succeeded(state: SchedulerState, project_id: str) -> dict[str, str]:
@@ -69,6 +81,7 @@ def _requested(state: SchedulerState, e: rn.RunRequested) -> bool:
         n: tuple(sorted({edge.target for edge in e.document.edges if edge.source == n and edge.target in executed}))
         for n in plan.nodes
     }
+    run.steps = {node.id: sampler_steps(node.workflow_api) for node in e.document.nodes if node.id in executed}
     run.signatures = {
         node.id: workflow_signature(node.workflow_api) for node in e.document.nodes if node.id in executed
     }

@@ -66,6 +66,7 @@ class Run:
     items: list[RunItem]
     successors: dict[str, tuple[str, ...]] = field(default_factory=dict)  # executed node → executed nodes it feeds
     signatures: dict[str, str] = field(default_factory=dict)  # executed node → its workflow's shape (placement)
+    steps: dict[str, int] = field(default_factory=dict)  # executed node → its sampler steps (placement's cost hint)
     cancel_requested: bool = False
     error: dict[str, str] | None = None  # a run that could not be planned: {"code", "message"}
     version: int = 0  # bumped with any of its items' versions
