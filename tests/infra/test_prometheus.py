@@ -99,6 +99,17 @@ def _variable_query(variable: dict[str, Any]) -> str:
     return str(query.get("query", "") if isinstance(query, dict) else query or variable.get("definition", ""))
 
 
+def _grafana_regex(regex: str, values: list[str]) -> list[str]:
+    """A variable's `regex` field (`/pattern/flags`): keeps the matching values, or their first group."""
+    if not regex:
+        return values
+    parsed = re.fullmatch(r"/(?P<pattern>.*)/(?P<flags>[gimsuy]*)", regex, re.S)
+    assert parsed is not None, f"variable regex {regex!r} is not /pattern/flags"
+    pattern = re.compile(parsed["pattern"], re.I if "i" in parsed["flags"] else 0)
+    found = [m for m in map(pattern.search, values) if m is not None]
+    return [m.group(1) if pattern.groups else m.group(0) for m in found]
+
+
 def _regex_value(value: str) -> str:
     """One label value as Grafana writes it into a Prometheus regex (escaped for inside a PromQL string)."""
     return re.sub(r"([\\$^*{}\[\]'+?.()|])", r"\\\\\1", value)
@@ -242,6 +253,12 @@ def test_the_shipped_prometheus_configs_pass_promtool() -> None:
         assert done.returncode == 0, f"{path}:\n{done.stdout}{done.stderr}"
 
 
+def test_the_compose_prometheus_config_differs_from_the_local_one_only_in_its_targets() -> None:
+    local = scrape_config_for(PROMETHEUS_YML, {API_JOB: "api"})
+    compose = scrape_config_for(INFRA / "prometheus" / "prometheus.compose.yml", {API_JOB: "api"})
+    assert compose == local
+
+
 def test_grafana_knows_prometheus_scrape_interval() -> None:
     shipped = yaml.safe_load(PROMETHEUS_YML.read_text())
     [datasource] = yaml.safe_load(DATASOURCES.read_text())["datasources"]
@@ -260,6 +277,8 @@ def test_grafana_variables_are_substituted_as_grafana_does() -> None:
     assert grafana.substitute("x[${__range}] offset [[__interval]]") == "x[3600s] offset 5s"
     with pytest.raises(AssertionError, match="unknown dashboard variable"):
         grafana.substitute("x{b=~'$nope'}")
+    assert _grafana_regex("/sim-(.*)/", ["sim-1", "gpu-2"]) == ["1"]
+    assert _grafana_regex("", ["a"]) == ["a"]
 
 
 @contextlib.asynccontextmanager
@@ -308,7 +327,7 @@ async def test_every_dashboard_query_parses_and_draws_data_on_a_real_prometheus_
                     f"timestamp({api_up})", lambda t: t > finished + scrape_interval_s, timeout=6 * scrape_interval_s
                 )
 
-                results = await evaluate_dashboards(prometheus, scrape_interval_s)
+                results = await evaluate_dashboards(prometheus)
 
                 def values(panel: str, ref_id: str = "A") -> list[float]:
                     return [float(s["value"][1]) for s in results[(panel, ref_id)]]
@@ -340,13 +359,13 @@ async def test_every_dashboard_query_parses_and_draws_data_on_a_real_prometheus_
             )
 
 
-async def evaluate_dashboards(
-    prometheus: Prometheus, scrape_interval_s: float
-) -> dict[tuple[str, str], list[dict[str, Any]]]:
+async def evaluate_dashboards(prometheus: Prometheus) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Every dashboard's queries (variables substituted) through `/api/v1/query`: the results by (panel, refId).
 
     Fails, listing every culprit at once, when a query does not parse or draws nothing (empty, or NaN).
     """
+    [datasource] = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    min_interval_s = _duration_s(datasource["jsonData"]["timeInterval"])  # Grafana's "scrape interval"
     failures: list[str] = []
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in DASHBOARDS:
@@ -355,7 +374,7 @@ async def evaluate_dashboards(
         for variable in dashboard.get("templating", {}).get("list", []):
             options = await _resolve_variable(prometheus, variable, failures)
             variables[variable["name"]] = "|".join(_regex_value(v) for v in options)
-        grafana = Grafana(scrape_interval_s, _dashboard_range_s(dashboard), variables)
+        grafana = Grafana(min_interval_s, _dashboard_range_s(dashboard), variables)
         queries = dashboard_queries(path)
         assert queries, f"{path.name} has no PromQL targets"
         for query in queries:
@@ -385,7 +404,9 @@ async def _resolve_variable(prometheus: Prometheus, variable: dict[str, Any], fa
         if match is None:
             failures.append(f"variable ${name}: query {query!r} is not label_values(...), which this test runs")
             return ["unsupported"]
-        values = await prometheus.label_values(match.group("label"), match.group("match"))
+        values = _grafana_regex(
+            variable.get("regex", ""), await prometheus.label_values(match["label"], match["match"])
+        )
         if not values:
             failures.append(f"variable ${name}: {query} lists no values")
             return ["none"]
