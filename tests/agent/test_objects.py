@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
 from nats.js.api import ObjectMeta
 
 from orch_common.contracts import subjects
-from orch_common.natsutil import NatsServer
+from orch_common.natsutil import NatsServer, objects
 from orch_common.natsutil.objects import (
     CHUNK_SIZE,
     ArtifactCorruptError,
     ArtifactNotFoundError,
     get_artifact,
     put_artifact,
+    read_artifact_info,
 )
 from tests.helpers.nats import nats_client
 
@@ -83,3 +85,20 @@ async def test_an_object_whose_chunks_are_gone_is_reported_corrupt(nats_server: 
         await js.publish(f"$O.{subjects.ARTIFACTS_BUCKET}.C.{stored.nuid}", b"only one")
         with pytest.raises(ArtifactCorruptError, match="1 of 3 chunks"):
             await get_artifact(js, "gone/1", timeout=10)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["batched direct gets", "a pull consumer"])
+async def test_chunks_are_read_whole_across_several_batches_either_way(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    monkeypatch.setattr(objects, "_FETCH_BATCH", 2)
+    if not direct:
+        monkeypatch.setattr(objects, "_batch_direct_get", lambda js: False)
+    data = os.urandom(5 * CHUNK_SIZE + 17)
+    async with nats_client(nats_server.url) as nc:
+        js = nc.jetstream()
+        await put_artifact(js, f"batches/{direct}", data, "image/png")
+        await put_artifact(js, f"batches/{direct}/other", os.urandom(CHUNK_SIZE * 2), "image/png")  # interleaved
+        assert await get_artifact(js, f"batches/{direct}") == (data, "image/png")
+        info = await read_artifact_info(js, f"batches/{direct}")
+        assert info.sha256 == hashlib.sha256(data).hexdigest() and info.chunks == 6 and info.size == len(data)

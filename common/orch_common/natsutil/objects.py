@@ -13,7 +13,8 @@ key/values in `metadata`.
 
 What is faster: chunks and the meta are published with pipelined acks (`publish_async`) instead of one round trip
 each, the meta of a new key expecting none before it (so the usual put is one round trip), and chunks are read
-through one ephemeral pull consumer fetched in large batches, joined once at the end.
+with batched direct gets (nats-server 2.11+, streams with `allow_direct`; otherwise through one ephemeral pull
+consumer fetched in large batches), joined once at the end.
 
 Errors::
 
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
@@ -236,7 +238,10 @@ async def get_artifact(
         info = await read_artifact_info(js, key, bucket=bucket)
     if info.size == 0:
         return b"", info.content_type
-    parts = await _fetch_chunks(js, _stream(bucket), _chunk_subject(bucket, info.nuid), info.chunks, timeout)
+    stream, chunk_subject = _stream(bucket), _chunk_subject(bucket, info.nuid)
+    parts = await _direct_chunks(js, stream, chunk_subject, info.chunks, timeout)
+    if parts is None:
+        parts = await _fetch_chunks(js, stream, chunk_subject, info.chunks, timeout)
     data = b"".join(parts)
     if len(data) != info.size:
         raise ArtifactCorruptError(f"artifact {key!r}: read {len(data)} bytes, meta says {info.size}")
@@ -280,6 +285,64 @@ async def _read_info(js: JetStreamContext, bucket: str, key: str) -> dict[str, A
     if not isinstance(info, dict):
         raise ArtifactCorruptError(f"artifact {key!r}: meta is not a JSON object")
     return info
+
+
+def _batch_direct_get(js: JetStreamContext) -> bool:
+    """Whether the server answers batched direct gets (nats-server 2.11 and later)."""
+    version = js._nc.connected_server_version
+    try:
+        return (version.major, version.minor) >= (2, 11)
+    except (TypeError, ValueError):
+        return False
+
+
+async def _direct_chunks(
+    js: JetStreamContext, stream: str, chunk_subject: str, chunks: int, timeout: float
+) -> list[bytes] | None:
+    """The chunks by batched direct gets (no consumer to create); None when the stream does not allow them."""
+    if not _batch_direct_get(js):
+        return None
+    nc = js._nc
+    inbox = nc.new_inbox()
+    parts: list[bytes] = []
+    ended: asyncio.Future[str] | None = None
+    last_seq = 0
+
+    async def on_reply(msg: Msg) -> None:
+        nonlocal last_seq
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status:  # 204 EOB ends a batch; 404 when nothing (more) is stored; 503 no direct get
+            if ended is not None and not ended.done():
+                ended.set_result(f"{status} {headers.get('Description', '')}".strip())
+            return
+        parts.append(msg.data)
+        last_seq = int(headers.get("Nats-Sequence") or last_seq)
+
+    sub = await nc.subscribe(inbox, cb=on_reply)
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            while len(parts) < chunks:
+                asked = len(parts)
+                ended = loop.create_future()
+                request: dict[str, Any] = {"batch": min(_FETCH_BATCH, chunks - asked), "next_by_subj": chunk_subject}
+                if last_seq:
+                    request["seq"] = last_seq + 1
+                await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
+                status = await ended
+                if status.startswith("503") and not parts:
+                    return None
+                if len(parts) == asked:
+                    raise ArtifactCorruptError(f"{chunk_subject}: only {len(parts)} of {chunks} chunks are stored")
+    except TimeoutError:
+        raise ArtifactCorruptError(f"{chunk_subject}: only {len(parts)} of {chunks} chunks arrived") from None
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+    if len(parts) > chunks:
+        raise ArtifactCorruptError(f"{chunk_subject}: {len(parts)} chunks stored, the meta says {chunks}")
+    return parts
 
 
 async def _fetch_chunks(

@@ -404,7 +404,7 @@ class Agent:
         stats = None
         if not self._unreachable:
             with contextlib.suppress(ComfyError):
-                stats = await self.comfy.system_stats()
+                stats = await self.hot.system_stats()
         gpus = await self.gpu.read(stats)
         queue_remaining, running_id = await self._server_activity(stats is not None)
         run = self.runs.get(running_id) if running_id else None

@@ -33,7 +33,7 @@ from orch_common.comfy.errors import (
     error_for_exception,
     error_for_response,
 )
-from orch_common.comfy.wire import FolderType, HistoryEntry, PromptAccepted, UploadedFile
+from orch_common.comfy.wire import FolderType, HistoryEntry, PromptAccepted, SystemStats, UploadedFile
 
 __all__ = ["HotComfy"]
 
@@ -41,7 +41,8 @@ _FORM_BOUNDARY = "----orch-agent-" + uuid.uuid4().hex
 
 
 class HotComfy:
-    """`POST /prompt`, `GET /view`, `GET /history/{id}`, `POST /upload/image` and `HEAD /view`, made cheap."""
+    """`POST /prompt`, `GET /view`, `GET /history/{id}`, `POST /upload/image`, `HEAD /view` and `GET /system_stats`,
+    made cheap."""
 
     def __init__(self, comfy: ComfyClient, *, fast: bool = True) -> None:
         self.comfy = comfy
@@ -139,6 +140,16 @@ class HotComfy:
             return {pid: HistoryEntry.model_validate(entry) for pid, entry in body.items()}
         except ValidationError as exc:
             raise ComfyProtocolError(f"GET {target}: a history entry does not parse: {exc}") from exc
+
+    async def system_stats(self) -> SystemStats:
+        """``GET /system_stats`` (read every second for the metrics)."""
+        if self._http is None:
+            return await self.comfy.system_stats()
+        reply = await self._call("GET", "/system_stats")
+        try:
+            return SystemStats.model_validate_json(reply.body)
+        except ValidationError as exc:
+            raise ComfyProtocolError(f"GET /system_stats: reply is not a SystemStats: {exc}") from exc
 
     async def upload_image(self, data: bytes, filename: str) -> UploadedFile:
         """``POST /upload/image`` to the input folder, without overwrite (the same bytes under the same name are
