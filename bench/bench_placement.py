@@ -21,7 +21,10 @@ Definitions (all from event timestamps, one machine clock):
   from the later of its `JobStarted` and the previous job's `JobSucceeded` on that server to its own
   `JobSucceeded` (ComfyUI runs one prompt at a time; this is the scheduler's own measure of run time);
 - handoff: an upstream node's `JobSucceeded.occurred_at` → the downstream node's `JobStarted.occurred_at`
-  (the prompt accepted by its server, after the artifact was uploaded there).
+  (the prompt accepted by its server, after the artifact was uploaded there);
+- policy alone: the same work under the scheduler's own `decide` (and, for chained projects, its run engine) on a
+  fake clock with the same sleeps and no processes (`simulate_batch`, `simulate_chains`), so the policy's
+  quality is told apart from the system's cost on this machine.
 
 Run: ``python -m bench.bench_placement [--quick]``.
 """
@@ -73,6 +76,9 @@ __all__ = [
     "measure_batch",
     "measure_chains",
     "run",
+    "simulate",
+    "simulate_batch",
+    "simulate_chains",
     "useful_gpu_share",
 ]
 
