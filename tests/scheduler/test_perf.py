@@ -32,4 +32,14 @@ def test_a_shape_never_run_is_expected_to_take_a_typical_run_scaled_to_the_backe
     perf.record("long", "fast", 4.0)
     assert perf.typical() == 3.0  # the median over shapes of their fleet median: short 2.0, long 4.0
     assert perf.expected("new", "slow") == 3.0 * 1.5  # slow takes 3.0 where the fleet takes 2.0
-    assert perf.expected("long", "slow") == 4.0 * 1.5
+
+
+def test_a_shape_run_elsewhere_is_scaled_by_how_much_longer_this_backend_takes_on_shapes_both_ran():
+    perf = PerfStats()
+    perf.record("short", "fast", 1.0)
+    perf.record("short", "slow", 3.0)
+    perf.record("short", "mid", 2.0)
+    perf.record("long", "fast", 4.0)
+    assert perf.ratio("slow", "fast") == 3.0
+    assert perf.expected("long", "slow") == 12.0, "3 × fast's 4 s, not scaled against the fleet's median"
+    assert perf.expected("long", "mid") == 8.0

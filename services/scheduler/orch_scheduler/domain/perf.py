@@ -55,16 +55,20 @@ class PerfStats:
         return max(samples) if samples else None
 
     def expected(self, signature: str | None, backend_id: str, prior: float = DEFAULT_PRIOR_S) -> float:
-        """The median for this backend; else the other backends' median for this shape, scaled by this backend's
-        relative speed; for a shape never run, the fleet's typical run (the median over shapes), scaled alike;
-        `prior` when nothing was measured."""
+        """The median for this backend; else the median over the other backends that ran this shape of their
+        median times how much longer this backend takes than each (`ratio`; the fleet-relative slowness when they
+        share no shape); for a shape never run, the fleet's typical run (the median over shapes) scaled by this
+        backend's relative slowness; `prior` when nothing was measured."""
         own = self.median(signature, backend_id)
         if own is not None:
             return own
         sig = signature or ""
-        others = [m for (s, b) in self.durations if s == sig and (m := self.median(s, b)) is not None]
+        others = [(b, m) for (s, b) in self.durations if s == sig and (m := self.median(s, b)) is not None]
         if others:
-            return statistics.median(others) * self.relative_slowness(backend_id)
+            scaled = [m * r for b, m in others if (r := self.ratio(backend_id, b)) is not None]
+            if scaled:
+                return statistics.median(scaled)
+            return statistics.median(m for _, m in others) * self.relative_slowness(backend_id)
         typical = self.typical()
         return prior if typical is None else typical * self.relative_slowness(backend_id)
 
@@ -89,6 +93,22 @@ class PerfStats:
             if m is not None:
                 by_shape.setdefault(s, []).append(m)
         return statistics.median(statistics.median(v) for v in by_shape.values()) if by_shape else None
+
+    def ratio(self, backend_id: str, other: str) -> float | None:
+        """How much longer `backend_id` takes than `other`: the median over the shapes both have run of the ratio
+        of their medians (None when they share none)."""
+        key = ("ratio", f"{backend_id}\n{other}")
+        if key not in self._memo:
+            ratios = [
+                mine / theirs
+                for s, b in self.durations
+                if b == backend_id
+                and (mine := self.median(s, b)) is not None
+                and (theirs := self.median(s, other)) is not None
+                and theirs > 0
+            ]
+            self._memo[key] = statistics.median(ratios) if ratios else None
+        return self._memo[key]
 
     def relative_slowness(self, backend_id: str) -> float:
         """This backend's time ÷ the fleet's median time, over the signatures it has run (1.0 when unknown)."""
