@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 import sys
@@ -194,6 +195,7 @@ def _device(sim: SimServer, ram_total: int, ram_free: int) -> dict[str, Any]:
             "torch_vram_total": memory.torch_total, "torch_vram_free": memory.torch_free}
 
 
+@functools.lru_cache(maxsize=8)
 def _installed_version(package: str, fallback: str) -> str:
     try:
         return metadata.version(package)

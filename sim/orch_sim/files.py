@@ -36,14 +36,32 @@ class FileError(Exception):
 
 @functools.lru_cache(maxsize=256)
 def _real_root(base: str) -> str:
-    # Remembered: a directory later swapped for a symlink makes `contained` refuse more, never less.
+    # The bases are the sim's own directories, made at start-up: their real paths are worked out once.
     return os.path.realpath(base)
+
+
+def _plain_real(root: str, parts: tuple[str, ...]) -> str | None:
+    """`root/parts…` when each part is one plain name and none of those steps is a symlink (so, `root` being
+    real, that path is its own real path); None when `realpath` has to work it out."""
+    target = root
+    for part in parts:
+        if part.startswith("/"):
+            return None
+        for name in part.split("/"):
+            if name in ("", "."):
+                continue
+            if name == "..":
+                return None
+            target = os.path.join(target, name)
+            if os.path.islink(target):
+                return None
+    return target
 
 
 def contained(base: Path, *parts: str) -> Path | None:
     """`base/parts…` if its real path stays inside `base`'s real path, else None."""
     root = _real_root(os.fspath(base))
-    target = os.path.realpath(os.path.join(root, *parts))
+    target = _plain_real(root, parts) or os.path.realpath(os.path.join(root, *parts))
     if os.path.commonpath([root, target]) != root:
         return None
     return Path(target)

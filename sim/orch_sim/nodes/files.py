@@ -74,6 +74,8 @@ def split_annotation(name: str) -> tuple[str, str]:
 
 
 def _inside(root: Path, path: Path) -> bool:
+    if path == root:
+        return True
     root_real = os.path.realpath(root)
     return os.path.commonpath([root_real, os.path.realpath(path)]) == root_real
 
