@@ -254,6 +254,7 @@ def dispatch_section(r: DispatchResult) -> str:
 
 MAX_INFLIGHT_ENV = "ORCH_SCHEDULER_MAX_INFLIGHT_PER_BACKEND"
 ROLES = ("api", "scheduler", "nats-server", "sims", "agents", "bench client")
+IDLE_WINDOW_S = 2.0
 
 
 def _role(name: str) -> str:
@@ -316,6 +317,7 @@ class ThroughputResult:
     log_distinct: int
     rss_mib: dict[str, float]
     cpu_s: dict[str, float]
+    idle_cpu_per_s: dict[str, float]
 
     @property
     def submitters(self) -> int:
@@ -368,6 +370,9 @@ async def measure_throughput(
             nc = await nats.connect(stack.nats.url)
             subs = await _watch(nc, watch)
             await asyncio.sleep(1.0)  # let start-up work (registrations, first heartbeats) settle
+            idle_before = _cpu_by_role(stack)
+            await asyncio.sleep(IDLE_WINDOW_S)
+            idle_after = _cpu_by_role(stack)
             queue: asyncio.Queue[int] = asyncio.Queue()
             for i in range(jobs):
                 queue.put_nowait(i)
@@ -396,6 +401,7 @@ async def measure_throughput(
             stack.procs["scheduler"].stop()
             log_events, log_distinct, succeeded = _log_counts(stack)
     cpu = {role: cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0) for role in ROLES}
+    idle = {role: (idle_after.get(role, 0.0) - idle_before.get(role, 0.0)) / IDLE_WINDOW_S for role in ROLES}
     return ThroughputResult(
         jobs,
         backends,
@@ -409,6 +415,7 @@ async def measure_throughput(
         log_distinct,
         rss,
         cpu,
+        idle,
     )
 
 
@@ -492,6 +499,14 @@ def throughput_section(results: list[ThroughputResult]) -> str:
         *(row(f"CPU ms per job: {role}", [cpu_ms(r, role) for r in results]) for role in ROLES),
         row("CPU ms per job: all", [f"{sum(r.cpu_s.values()) / r.jobs * 1000:.2f}" for r in results]),
         row(
+            "idle CPU ms per second before the run: sims + agents / all",
+            [
+                f"{(r.idle_cpu_per_s['sims'] + r.idle_cpu_per_s['agents']) * 1000:.0f} / "
+                f"{sum(r.idle_cpu_per_s.values()) * 1000:.0f}"
+                for r in results
+            ],
+        ),
+        row(
             "CPU cores busy on average (all parts)",
             [f"{sum(r.cpu_s.values()) / r.wall_s:.2f}" if r.wall_s > 0 else "—" for r in results],
         ),
@@ -503,7 +518,8 @@ def throughput_section(results: list[ThroughputResult]) -> str:
         f"CPU is each process's user + system time (psutil) from the first submission until the stream stopped "
         f"growing: `sims` and `agents` are summed over the {first.backends} of each; `bench client` is this "
         "benchmark's own process (the HTTP submitters and a subscriber that decodes every event). Idle "
-        "background work (heartbeats, per-second metrics) in that window is counted too. With "
+        "background work (heartbeats, per-second metrics) in that window is counted too; its rate, measured over "
+        f"{IDLE_WINDOW_S:.0f} s before the first submission, is the idle row. With "
         f"{os.cpu_count()} cores, jobs/s can be no more than cores × 1000 / (CPU ms per job: all).",
         "",
     ]
@@ -516,12 +532,12 @@ def throughput_section(results: list[ThroughputResult]) -> str:
 QUICK: dict[str, Any] = {
     "dispatch": {"jobs": 500, "backends": 3, "in_flight": 3, "floors": 300},
     "throughput": {"jobs": 1000, "backends": 10},
-    "throughput_runs": [{}],
+    "throughput_runs": [{}, {"batch": 100, "max_inflight": 8}],
 }
 FULL: dict[str, Any] = {
     "dispatch": {"jobs": 10_000, "backends": 3, "in_flight": 3, "floors": 2000},
     "throughput": {"jobs": 10_000, "backends": 10},
-    "throughput_runs": [{}],
+    "throughput_runs": [{}, {"batch": 100, "max_inflight": 8}],
 }
 
 
