@@ -119,6 +119,22 @@ async def test_a_server_that_hangs_up_mid_reply_is_a_connection_error_and_garbag
             await http.aclose()
 
 
+async def test_a_status_only_request_hangs_up_after_the_head_and_the_next_one_connects_again() -> None:
+    def reply(request: bytes) -> bytes:
+        body = b"x" * 2_000_000 if b"/big" in request else b"small"
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    async with scripted_server(reply) as (url, connections):
+        http = FastHttp(url)
+        try:
+            head = await http.request("GET", "/big", status_only=True)
+            assert head.status == 200 and head.body == b"" and head.headers["content-length"] == "2000000"
+            assert (await http.request("GET", "/small")).body == b"small"
+        finally:
+            await http.aclose()
+        assert len(connections) == 2
+
+
 async def test_only_plain_http_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="only plain http"):
         FastHttp("https://comfy.example")

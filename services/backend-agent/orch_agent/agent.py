@@ -7,9 +7,12 @@
 
 It runs six loops:
 
-- commands: its durable pull consumer on ORCH_COMMANDS; `RunJob` uploads inputs, submits the prompt under
-  the command's prompt id and publishes `JobStarted`; `CancelJob` interrupts or dequeues that one prompt.
-  A command is acked only once its events are published.
+- commands: its durable pull consumer on ORCH_COMMANDS, with a pull request always waiting at the server
+  (:mod:`orch_agent.commandfeed`); `RunJob` uploads inputs (unless ComfyUI already has the same bytes:
+  :mod:`orch_agent.uploads`), submits the prompt under the command's prompt id and publishes `JobStarted`;
+  `CancelJob` interrupts or dequeues that one prompt. A command is acked only once its events are published.
+  Only a redelivered command, or one stored before this agent started, first asks ComfyUI whether it has the
+  prompt already.
 - socket: the one ComfyUI websocket, translated by :mod:`orch_agent.translate`; reconnects with backoff and
   then reconciles every in-flight prompt (`/queue` + `/history`).
 - tick: coalesced progress, hang detection, and declaring ComfyUI unreachable after `unreachable_after_s`.
@@ -19,7 +22,10 @@ It runs six loops:
   `/system_stats`: :mod:`orch_agent.gpu`); the queue length and running prompt include prompts others queued.
 
 Durable work for one attempt (events, output copies, the final decision) runs in that attempt's own worker,
-strictly in order, so `JobSucceeded` always follows every `JobOutputStored`.
+strictly in order. Its events are published without waiting for each ack (in order, on one connection); the acks
+are collected before the terminal event, which is published only then, so `JobSucceeded` always follows every
+`JobOutputStored`. The routes called for every job (`POST /prompt`, `GET /view`, `GET /history/{id}`, uploads)
+go through :mod:`orch_agent.comfy_fast`, a keep-alive client far cheaper than httpx.
 """
 
 from __future__ import annotations
@@ -477,6 +483,8 @@ class Agent:
             while not self._stopping.is_set():
                 msg = await feed.next(timeout=0.5)
                 if msg is None:
+                    if self.nc.is_closed:
+                        return
                     continue
                 if self._stopping.is_set():  # arrived as we stopped: leave it to the next agent
                     leftovers.append(msg)

@@ -47,6 +47,7 @@ class HotComfy:
     def __init__(self, comfy: ComfyClient, *, fast: bool = True) -> None:
         self.comfy = comfy
         self.base_url = comfy.base_url
+        self._no_head = False  # the server answered HEAD with 405
         self._http = (
             FastHttp(comfy.base_url, timeout=comfy.timeout) if fast and comfy.base_url.startswith("http://") else None
         )
@@ -55,10 +56,18 @@ class HotComfy:
         if self._http is not None:
             await self._http.aclose()
 
-    async def _call(self, method: str, target: str, body: bytes = b"", content_type: str | None = None) -> HttpReply:
+    async def _call(
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        content_type: str | None = None,
+        *,
+        status_only: bool = False,
+    ) -> HttpReply:
         assert self._http is not None
         try:
-            reply = await self._http.request(method, target, body, content_type=content_type)
+            reply = await self._http.request(method, target, body, content_type=content_type, status_only=status_only)
         except (OSError, TimeoutError, ValueError) as exc:
             raise error_for_exception(exc, f"{method} {self.base_url}{target}") from exc
         if not reply.is_success:
@@ -104,7 +113,8 @@ class HotComfy:
         return ViewResult(content=reply.body, content_type=reply.headers.get("content-type"))
 
     async def has_file(self, filename: str, *, subfolder: str = "", type: FolderType | str = FolderType.INPUT) -> bool:
-        """Whether the server has the file (``HEAD /view``; a server refusing HEAD is asked with GET)."""
+        """Whether the server has the file (``HEAD /view``; a server refusing HEAD, like `orch sim`, is asked with a GET
+        whose body is not read)."""
         query = urlencode({"filename": filename, "subfolder": subfolder, "type": str(type)})
         if self._http is None:
             try:
@@ -112,13 +122,14 @@ class HotComfy:
             except ComfyNotFound:
                 return False
             return True
-        for method in ("HEAD", "GET"):
+        for method in ("GET",) if self._no_head else ("HEAD", "GET"):
             try:
-                await self._call(method, f"/view?{query}")
+                await self._call(method, f"/view?{query}", status_only=method == "GET")
             except ComfyNotFound:
                 return False
             except ComfyError as exc:
                 if method == "HEAD" and getattr(exc, "status", None) == 405:
+                    self._no_head = True
                     continue
                 raise
             return True

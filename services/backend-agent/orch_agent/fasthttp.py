@@ -61,6 +61,7 @@ class _Connection(asyncio.Protocol):
         self._buffer = bytearray()
         self._reply: asyncio.Future[HttpReply] | None = None
         self._head_request = False
+        self._status_only = False
         self._status = 0
         self._headers: dict[str, str] | None = None
         self._keep_alive = True
@@ -96,10 +97,11 @@ class _Connection(asyncio.Protocol):
 
     # --- requests -----------------------------------------------------------------------------
 
-    def send(self, data: bytes, *, head: bool) -> asyncio.Future[HttpReply]:
+    def send(self, data: bytes, *, head: bool, status_only: bool = False) -> asyncio.Future[HttpReply]:
         assert self.transport is not None
         self._reply = asyncio.get_running_loop().create_future()
         self._head_request = head
+        self._status_only = status_only
         self._status, self._headers, self._keep_alive = 0, None, True
         self._length, self._chunked, self._chunk_left = None, False, -1
         self._body = bytearray()
@@ -129,6 +131,11 @@ class _Connection(asyncio.Protocol):
 
     def _parse(self) -> None:
         if self._headers is None and not self._parse_head():
+            return
+        if self._status_only:  # the body is not wanted: hang up instead of reading it
+            assert self._reply is not None and self._headers is not None
+            self._close()
+            self._reply.set_result(HttpReply(self._status, self._headers, b""))
             return
         if self._chunked:
             done = self._parse_chunks()
@@ -234,8 +241,12 @@ class FastHttp:
         *,
         content_type: str | None = None,
         timeout: float | None = None,
+        status_only: bool = False,
     ) -> HttpReply:
-        """Send one request (`target` is the path and query, already encoded) and read the whole reply."""
+        """Send one request (`target` is the path and query, already encoded) and read the whole reply.
+
+        With `status_only` the reply's body is not read (it comes back empty) and the connection is closed after
+        its head: for a HEAD-like question to a server that answers HEAD with 405."""
         head = [f"{method} {self.prefix}{target} HTTP/1.1\r\nHost: {self._host_header}\r\nAccept: */*\r\n"]
         if body or method in ("POST", "PUT", "PATCH"):
             head.append(f"Content-Length: {len(body)}\r\n")
@@ -246,7 +257,7 @@ class FastHttp:
         async with asyncio.timeout(timeout if timeout is not None else self.timeout):
             connection = await self._acquire()
             try:
-                reply = await connection.send(data, head=method == "HEAD")
+                reply = await connection.send(data, head=method == "HEAD", status_only=status_only)
             except BaseException:
                 connection._close()
                 raise
