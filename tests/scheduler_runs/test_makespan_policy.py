@@ -145,3 +145,14 @@ def test_a_stage_never_run_is_sized_by_its_sampler_steps_against_the_measured_st
         )
     apply_all(state, events)
     assert [p.job_id for p in place_with("smart", state, at(6), 1)] == ["r-long-0-gen"]
+
+
+def test_a_short_job_is_not_passed_by_long_jobs_submitted_long_after_it():
+    state = fleet("a")
+    ran(state, "short0", "a", 0, 1, WORKFLOW)
+    ran(state, "long0", "a", 0, 8, invert())
+    apply_all(state, [submitted("short", 10), submitted("long-soon", 11, workflow=invert())])
+    assert [p.job_id for p in place_with("smart", state, at(12), 1)] == ["long-soon"]
+    apply_all(state, [scheduled("long-soon", "a", t=12), succeeded("long-soon", "a", t=20)])
+    apply_all(state, [submitted("long-late", 100, workflow=invert())])
+    assert [p.job_id for p in place_with("smart", state, at(100), 1)] == ["short"], "90 s of wait outweigh 7 s"

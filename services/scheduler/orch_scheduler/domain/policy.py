@@ -59,8 +59,9 @@ MAX_CANDIDATES = 512
 PLAN_AHEAD = 4
 """Jobs a round plans on a backend without a free slot (they wait for it); beyond that, the round plans as if
 that backend were not there."""
-AGE_WEIGHT = 0.05
-"""Seconds of rank a queued job gains per second it has waited, so a short job is not passed over for long."""
+AGE_WEIGHT = 0.1
+"""Seconds of rank a queued job gains per second it has waited: a job is passed by a longer one submitted after
+it only while their difference in expected duration exceeds this × the time between their submissions."""
 
 _MOVE_ON = frozenset({"backend_lost", "prompt_lost", "hung"})
 
