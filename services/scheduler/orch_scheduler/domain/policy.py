@@ -9,16 +9,20 @@ stays queued. They differ in the order jobs are taken and in the backend each on
                         project, or the pool of plain jobs) with the fewest attempts in flight or planned, so a
                         large batch cannot starve a single interactive run; then the largest rank, i.e. its
                         expected duration plus the longest chain of work it feeds in its run (critical path, then
-                        longest first: long work is not left for the end), plus a little for its age, less the
-                        checkpoint switch its backend would need (affinity); then arrival order;
+                        longest first: long work is not left for the end), plus `AGE_WEIGHT` per second it has
+                        waited, less the checkpoint switch its backend would need (affinity); then arrival order;
                       - which backend: the earliest expected finish over all capable backends, i.e. the work it
                         already holds (queued prompts whole, the running one less its elapsed time) plus this
-                        job's measured duration there (median of past runs of the same workflow shape, scaled
-                        from other backends or a prior when unknown) plus a model-load penalty unless it holds
-                        the job's checkpoint then; ties go to more VRAM, then the id;
+                        job's expected duration there (`PerfStats.expected`: the median of past runs of the same
+                        workflow shape there, else scaled from the backends that ran it; a run stage no backend
+                        has run is sized by its sampler steps against the run's measured stages) plus the
+                        backend's checkpoint switch cost unless it holds the job's checkpoint then (measured when
+                        the fold tells cold runs from warm ones, else about one typical run, else
+                        `MODEL_LOAD_PRIOR_S`); ties go to more VRAM, then the id;
                       - a job whose best backend has a free slot is placed; one whose best backend is busy stays
                         queued for it (a long job is not put on a slow server when a fast one frees sooner), and
-                        counts in that backend's planned work for the jobs after it.
+                        counts in that backend's planned work for the jobs after it (at most `PLAN_AHEAD` per
+                        backend and round).
                       A retry after backend_lost / prompt_lost / hung avoids the backend that failed while
                       another live, capable one exists.
     least_loaded      arrival order; the backend with the fewest attempts in flight (ties: smallest id).
