@@ -7,7 +7,8 @@ Paths that would escape their root raise `ValueError` (loaders) or `Exception` w
 
 Finding the highest counter means reading the folder, which grows by a file per preview: each folder's highest
 counter per name is kept in `_COUNTERS`, read again whenever the folder's mtime is not the one it was read (or
-last saved into, `note_saved`) at.
+last saved into, `note_saved`) at. A file another writer adds within the same filesystem timestamp tick as one of
+our saves (a few ms) is missed until the folder changes again.
 """
 
 from __future__ import annotations
