@@ -231,12 +231,15 @@ class _Smart:
         end, whichever is later); the others wait whole."""
         work = 0.0
         loaded = backend.loaded_checkpoint
+        measured_switch = self.state.perf.switch_seconds(backend.id)
         first = True
         for job_id in backend.inflight:
             job = self.state.jobs.get(job_id)
             if job is None:
                 continue
             duration = self.expected(job, backend.id)
+            if job.checkpoint is not None and job.checkpoint != loaded and measured_switch is not None:
+                duration += measured_switch  # the expected run is then a warm one
             att = job.in_flight
             if first and att is not None and att.started_at is not None:
                 began = max(att.started_at, backend.last_finished_at or att.started_at)
