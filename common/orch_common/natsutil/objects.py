@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
@@ -274,10 +275,16 @@ def _content_type(headers: object) -> str:
 
 
 async def _read_info(js: JetStreamContext, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        msg = await js.get_last_msg(_stream(bucket), _meta_subject(bucket, key))
+    stream, subject = _stream(bucket), _meta_subject(bucket, key)
+    try:  # a direct get answers with the raw message: no JSON envelope, no base64
+        msg = await js.get_last_msg(stream, subject, direct=True)
     except NotFoundError:
         return None
+    except NoRespondersError:  # the stream does not allow direct gets
+        try:
+            msg = await js.get_last_msg(stream, subject)
+        except NotFoundError:
+            return None
     try:
         info = json.loads(msg.data or b"")
     except ValueError as exc:
