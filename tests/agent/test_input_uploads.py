@@ -107,3 +107,38 @@ async def test_a_server_that_restarted_gets_the_input_again(nats_server: NatsSer
             await run_with(nc, "b-up4", bound)
             assert agent.inputs_uploaded == 2
             assert await on_server(sim.url, "orch_restart.png") == SOURCE
+
+
+async def test_several_inputs_of_one_job_are_each_uploaded_and_bound_to_their_own_node(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    other = (FIXTURES / "upload_source.png").read_bytes()[:-12] + os.urandom(12)
+    workflow = {
+        "10": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}},
+        "11": {"class_type": "PreviewImage", "inputs": {"images": ["10", 0]}},
+        "20": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}},
+        "21": {"class_type": "PreviewImage", "inputs": {"images": ["20", 0]}},
+    }
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-up5") as agent:
+            js = nc.jetstream()
+            await put_artifact(js, "many/1/9/0-a.png", SOURCE, "image/png")
+            await put_artifact(js, "many/1/9/1-b.png", other, "image/png")
+            command = run_command(
+                "b-up5",
+                workflow,
+                inputs=[
+                    binding("many/1/9/0-a.png", "orch_many_a.png"),
+                    InputBinding(
+                        artifact_id="many/1/9/1-b.png", node_id="20", input_name="image", filename="orch_many_b.png"
+                    ),
+                ],
+            )
+            await send(nc, command)
+            events = await job_events(nc, command.job_id, ended)
+            assert events[-1].type == "job.succeeded", events[-1]
+            assert agent.inputs_uploaded == 2
+            assert await on_server(sim.url, "orch_many_a.png") == SOURCE
+            assert await on_server(sim.url, "orch_many_b.png") == other
+            stored = {e.node_id for e in events if e.type == "job.output_stored"}
+            assert stored == {"11", "21"}

@@ -661,8 +661,11 @@ class Agent:
         run.started.set()
 
     async def _prepare_prompt(self, cmd: RunJob) -> dict[str, Any]:
-        """The command's prompt with every input artifact uploaded to ComfyUI (unless already there) and patched in."""
+        """The command's prompt with every input artifact uploaded to ComfyUI (unless already there) and patched in.
+
+        Several inputs are fetched and uploaded at the same time."""
         prompt = copy.deepcopy(cmd.workflow)
+        nodes: list[dict[str, Any]] = []
         for binding in cmd.inputs:
             node = prompt.get(binding.node_id)
             if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
@@ -670,18 +673,29 @@ class Agent:
                     f"input binding for artifact {binding.artifact_id!r} names node {binding.node_id!r}, "
                     "which the prompt does not have"
                 )
-            try:
-                info = await read_artifact_info(self.js, binding.artifact_id)
-                if binding.as_text:
-                    data, _ = await get_artifact(self.js, binding.artifact_id, info=info)
-                    node["inputs"][binding.input_name] = data.decode("utf-8", errors="replace")
-                    continue
-                node["inputs"][binding.input_name] = await self._input_on_server(binding, info)
-            except (ArtifactError, ComfyError) as exc:
-                raise InputFetchError(
-                    f"input artifact {binding.artifact_id!r} could not be uploaded as {binding.filename!r}: {exc}"
-                ) from exc
+            nodes.append(node)
+        if len(cmd.inputs) == 1:
+            values: list[str | BaseException] = [await self._input_value(cmd.inputs[0])]
+        else:
+            values = await asyncio.gather(*(self._input_value(b) for b in cmd.inputs), return_exceptions=True)
+        for binding, node, value in zip(cmd.inputs, nodes, values, strict=True):
+            if isinstance(value, BaseException):
+                raise value
+            node["inputs"][binding.input_name] = value
         return prompt
+
+    async def _input_value(self, binding: InputBinding) -> str:
+        """What to patch into the bound input: the artifact's text, or the name ComfyUI has its bytes under."""
+        try:
+            info = await read_artifact_info(self.js, binding.artifact_id)
+            if binding.as_text:
+                data, _ = await get_artifact(self.js, binding.artifact_id, info=info)
+                return data.decode("utf-8", errors="replace")
+            return await self._input_on_server(binding, info)
+        except (ArtifactError, ComfyError) as exc:
+            raise InputFetchError(
+                f"input artifact {binding.artifact_id!r} could not be uploaded as {binding.filename!r}: {exc}"
+            ) from exc
 
     async def _input_on_server(self, binding: InputBinding, info: ArtifactInfo) -> str:
         """The input value under which ComfyUI has the artifact's bytes: a file with the same content hash that this
