@@ -532,12 +532,12 @@ def throughput_section(results: list[ThroughputResult]) -> str:
 QUICK: dict[str, Any] = {
     "dispatch": {"jobs": 500, "backends": 3, "in_flight": 3, "floors": 300},
     "throughput": {"jobs": 1000, "backends": 10},
-    "throughput_runs": [{}, {"batch": 100, "max_inflight": 8}],
+    "throughput_runs": [{}, {"batch": 100, "max_inflight": 16}],
 }
 FULL: dict[str, Any] = {
     "dispatch": {"jobs": 10_000, "backends": 3, "in_flight": 3, "floors": 2000},
     "throughput": {"jobs": 10_000, "backends": 10},
-    "throughput_runs": [{}, {"batch": 100, "max_inflight": 8}],
+    "throughput_runs": [{}, {"batch": 100, "max_inflight": 16}],
 }
 
 

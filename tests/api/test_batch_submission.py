@@ -101,3 +101,10 @@ async def test_a_batch_retried_with_the_same_idempotency_key_is_the_same_jobs(st
     await stack.wait_terminal(ids, timeout=120)
     submitted = await _submitted_ids(stack)
     assert all(submitted[job_id] == 1 for job_id in ids), "the retry was deduplicated"
+
+
+async def test_the_openapi_document_describes_the_batch_body(stack: Stack) -> None:
+    spec = (await stack.http.get("/openapi.json")).json()
+    body = spec["paths"]["/api/jobs/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["jobs"]["items"] == {"$ref": "#/components/schemas/SubmitJob"}
+    assert "SubmitJob" in spec["components"]["schemas"]
