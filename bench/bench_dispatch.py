@@ -13,9 +13,13 @@ Side by side, in the same run: a JetStream publish + ack round trip and a bare `
 
 Throughput: N tiny jobs (EmptyImage 8×8 → PreviewImage) on M sims through the API, every lifecycle event in
 JetStream and in the DuckDB log; wall time from the first submission to the last terminal event, then a check
-that every job succeeded and that the log holds as many events as the stream.
+that every job succeeded and that the log holds as many events as the stream. Each part's CPU seconds (psutil)
+over the run, divided by the jobs, say where the CPU goes per job. Runs side by side (`Variant`): one
+`POST /api/jobs` per job at the scheduler's default `max_inflight_per_backend`, and `POST /api/jobs/batch` with
+a deeper per-server queue (`ORCH_SCHEDULER_MAX_INFLIGHT_PER_BACKEND` in the stack's environment).
 
-Run: ``python -m bench.bench_dispatch [--quick]``.
+Run: ``python -m bench.bench_dispatch [--quick]``; one throughput run only:
+``python -m bench.bench_dispatch --jobs 2000 --backends 10 --batch 100 --max-inflight 16``.
 """
 
 from __future__ import annotations
