@@ -4,6 +4,8 @@ long as the server still has the file; a server that lost it (deleted, restarted
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orch_common.contracts.events import InputBinding
+from orch_common.contracts import subjects
+from orch_common.contracts.events import FailureReason, InputBinding
 from orch_common.natsutil import NatsServer
-from orch_common.natsutil.objects import put_artifact
+from orch_common.natsutil.objects import CHUNK_SIZE, put_artifact, read_artifact_info
 from tests.agent.harness import ended, job_events, run_command, running_agent, send, wait_for
 from tests.helpers import FIXTURES
 from tests.helpers.nats import nats_client
@@ -142,3 +145,27 @@ async def test_several_inputs_of_one_job_are_each_uploaded_and_bound_to_their_ow
             assert await on_server(sim.url, "orch_many_b.png") == other
             stored = {e.node_id for e in events if e.type == "job.output_stored"}
             assert stored == {"11", "21"}
+
+
+async def test_an_input_that_fails_its_digest_fails_the_attempt_and_leaves_no_file_on_the_server(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    big = SOURCE * (3 * CHUNK_SIZE // len(SOURCE) + 1)  # several chunks, so the upload is under way when it fails
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-up6") as agent:
+            js = nc.jetstream()
+            await put_artifact(js, "forged/1/9/0-a.png", big, "image/png")
+            info = await read_artifact_info(js, "forged/1/9/0-a.png")
+            forged = {
+                **info.raw,
+                "digest": "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(b"x").digest()).decode(),
+            }
+            meta = f"$O.{subjects.ARTIFACTS_BUCKET}.M.{base64.urlsafe_b64encode(b'forged/1/9/0-a.png').decode()}"
+            await js.publish(meta, json.dumps(forged).encode(), headers={"Nats-Rollup": "sub"})
+            command = run_command("b-up6", load_and_scale(), inputs=[binding("forged/1/9/0-a.png", "orch_forged.png")])
+            await send(nc, command)
+            events = await job_events(nc, command.job_id, ended)
+            assert [e.type for e in events] == ["job.attempt_failed"]
+            assert events[0].reason is FailureReason.UPLOAD_FAILED and "digest mismatch" in events[0].message
+            assert await on_server(sim.url, "orch_forged.png") is None
+            assert agent.inputs_uploaded == 0 and len(agent.uploads) == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 
 import pytest
@@ -17,6 +19,7 @@ from orch_common.natsutil.objects import (
     get_artifact,
     put_artifact,
     read_artifact_info,
+    stream_artifact,
 )
 from tests.helpers.nats import nats_client
 
@@ -102,3 +105,35 @@ async def test_chunks_are_read_whole_across_several_batches_either_way(
         assert await get_artifact(js, f"batches/{direct}") == (data, "image/png")
         info = await read_artifact_info(js, f"batches/{direct}")
         assert info.sha256 == hashlib.sha256(data).hexdigest() and info.chunks == 6 and info.size == len(data)
+
+
+@pytest.mark.parametrize("size", [1, CHUNK_SIZE, 3 * CHUNK_SIZE + 5])
+async def test_stream_artifact_yields_the_whole_object_chunk_by_chunk(nats_server: NatsServer, size: int) -> None:
+    data = os.urandom(size)
+    async with nats_client(nats_server.url) as nc:
+        js = nc.jetstream()
+        await put_artifact(js, f"stream/{size}", data, "image/png")
+        info = await read_artifact_info(js, f"stream/{size}")
+        parts = [part async for part in stream_artifact(js, info)]
+        assert b"".join(parts) == data and len(parts) == info.chunks
+
+
+async def test_a_streamed_object_whose_digest_does_not_match_never_yields_its_last_chunk(
+    nats_server: NatsServer,
+) -> None:
+    data = os.urandom(3 * CHUNK_SIZE)
+    async with nats_client(nats_server.url) as nc:
+        js = nc.jetstream()
+        await put_artifact(js, "stream/bad", data, "image/png")
+        info = await read_artifact_info(js, "stream/bad")
+        forged = {**info.raw, "digest": "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(b"x").digest()).decode()}
+        await js.publish(
+            f"$O.{subjects.ARTIFACTS_BUCKET}.M.{base64.urlsafe_b64encode(b'stream/bad').decode()}",
+            json.dumps(forged).encode(),
+            headers={"Nats-Rollup": "sub"},
+        )
+        forwarded: list[bytes] = []
+        with pytest.raises(ArtifactCorruptError, match="digest mismatch"):
+            async for part in stream_artifact(js, await read_artifact_info(js, "stream/bad")):
+                forwarded.append(part)
+        assert len(forwarded) == 2, "the last chunk is held back until the digest is checked"

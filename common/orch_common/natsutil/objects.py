@@ -30,7 +30,7 @@ import base64
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,7 @@ __all__ = [
     "get_artifact",
     "put_artifact",
     "read_artifact_info",
+    "stream_artifact",
 ]
 
 CHUNK_SIZE = 128 * 1024
@@ -251,6 +252,50 @@ async def get_artifact(
     return data, info.content_type
 
 
+async def stream_artifact(
+    js: JetStreamContext, info: ArtifactInfo, *, timeout: float = 30.0
+) -> AsyncGenerator[bytes, None]:
+    """The bytes of the artifact `info` describes, chunk by chunk as they arrive, to be forwarded while the rest is
+    still coming. The last chunk is held back until the size and digest of the whole have been checked, so whoever
+    forwards the chunks never completes a corrupt copy: a bad object raises ArtifactCorruptError instead."""
+    if info.size == 0:
+        return
+    stream, chunk_subject = _stream(info.bucket), _chunk_subject(info.bucket, info.nuid)
+    arrived: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+
+    async def fetch() -> None:
+        try:
+            parts = await _direct_chunks(js, stream, chunk_subject, info.chunks, timeout, arrived.put_nowait)
+            if parts is None:
+                for part in await _fetch_chunks(js, stream, chunk_subject, info.chunks, timeout):
+                    arrived.put_nowait(part)
+            arrived.put_nowait(None)
+        except Exception as exc:
+            arrived.put_nowait(exc)
+
+    fetching = asyncio.create_task(fetch())
+    digest = hashlib.sha256()
+    size = 0
+    held: bytes | None = None
+    try:
+        while (item := await arrived.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            digest.update(item)
+            size += len(item)
+            if held is not None:
+                yield held
+            held = item
+        if size != info.size:
+            raise ArtifactCorruptError(f"artifact {info.key!r}: read {size} bytes, meta says {info.size}")
+        if info.sha256 is not None and digest.hexdigest() != info.sha256:
+            raise ArtifactCorruptError(f"artifact {info.key!r}: digest mismatch")
+        if held is not None:
+            yield held
+    finally:
+        fetching.cancel()  # done by now, unless the reader stopped early
+
+
 def _digest_hex(key: str, digest: str) -> str | None:
     """`SHA-256=<base64url>` (the Object Store's form) as hex; None when there is none."""
     if not digest:
@@ -304,9 +349,16 @@ def _batch_direct_get(js: JetStreamContext) -> bool:
 
 
 async def _direct_chunks(
-    js: JetStreamContext, stream: str, chunk_subject: str, chunks: int, timeout: float
+    js: JetStreamContext,
+    stream: str,
+    chunk_subject: str,
+    chunks: int,
+    timeout: float,
+    on_chunk: Callable[[bytes], None] | None = None,
 ) -> list[bytes] | None:
-    """The chunks by batched direct gets (no consumer to create); None when the stream does not allow them."""
+    """The chunks by batched direct gets (no consumer to create); None when the stream does not allow them.
+
+    `on_chunk` sees each chunk as it arrives."""
     if not _batch_direct_get(js):
         return None
     nc = js._nc
@@ -325,6 +377,8 @@ async def _direct_chunks(
             return
         parts.append(msg.data)
         last_seq = int(headers.get("Nats-Sequence") or last_seq)
+        if on_chunk is not None:
+            on_chunk(msg.data)
 
     sub = await nc.subscribe(inbox, cb=on_reply)
     loop = asyncio.get_running_loop()

@@ -79,7 +79,14 @@ from orch_common.contracts.events import (
 )
 from orch_common.contracts.live import BackendMetrics, LiveProgress
 from orch_common.natsutil import connect, wait_for_topology
-from orch_common.natsutil.objects import ArtifactError, ArtifactInfo, get_artifact, put_artifact, read_artifact_info
+from orch_common.natsutil.objects import (
+    ArtifactError,
+    ArtifactInfo,
+    get_artifact,
+    put_artifact,
+    read_artifact_info,
+    stream_artifact,
+)
 
 __all__ = ["Agent", "BackendHeartbeat", "HeartbeatStatus"]
 
@@ -708,8 +715,12 @@ class Agent:
                     return value
                 log.info("input %s (%s) is gone from ComfyUI; uploading it again", value, binding.artifact_id)
                 self.uploads.forget(info.sha256)
-        data, _ = await get_artifact(self.js, binding.artifact_id, info=info)
-        uploaded = await self.hot.upload_image(data, binding.filename)
+        if self.hot.streams_uploads:  # each chunk goes on to ComfyUI as it arrives from the Object Store
+            async with contextlib.aclosing(stream_artifact(self.js, info)) as chunks:
+                uploaded = await self.hot.upload_image(chunks, binding.filename, size=info.size)
+        else:
+            data, _ = await get_artifact(self.js, binding.artifact_id, info=info)
+            uploaded = await self.hot.upload_image(data, binding.filename)
         self.inputs_uploaded += 1
         if info.sha256 is not None:
             self.uploads.put(info.sha256, uploaded.input_value)

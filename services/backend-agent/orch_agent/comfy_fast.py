@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -60,14 +60,22 @@ class HotComfy:
         self,
         method: str,
         target: str,
-        body: bytes = b"",
+        body: bytes | AsyncIterable[bytes] = b"",
         content_type: str | None = None,
         *,
+        content_length: int | None = None,
         status_only: bool = False,
     ) -> HttpReply:
         assert self._http is not None
         try:
-            reply = await self._http.request(method, target, body, content_type=content_type, status_only=status_only)
+            reply = await self._http.request(
+                method,
+                target,
+                body,
+                content_length=content_length,
+                content_type=content_type,
+                status_only=status_only,
+            )
         except (OSError, TimeoutError, ValueError) as exc:
             raise error_for_exception(exc, f"{method} {self.base_url}{target}") from exc
         if not reply.is_success:
@@ -162,27 +170,60 @@ class HotComfy:
         except ValidationError as exc:
             raise ComfyProtocolError(f"GET /system_stats: reply is not a SystemStats: {exc}") from exc
 
-    async def upload_image(self, data: bytes, filename: str) -> UploadedFile:
+    @property
+    def streams_uploads(self) -> bool:
+        """Whether `upload_image` takes the bytes as an async iterable of parts (sent as they come)."""
+        return self._http is not None
+
+    async def upload_image(
+        self, data: bytes | AsyncIterable[bytes], filename: str, *, size: int | None = None
+    ) -> UploadedFile:
         """``POST /upload/image`` to the input folder, without overwrite (the same bytes under the same name are
-        reused by the server; other bytes get a new name, which the answer gives)."""
+        reused by the server; other bytes get a new name, which the answer gives).
+
+        `data` may be parts still arriving (only when `streams_uploads`), `size` bytes in all; an error they raise
+        abandons the upload unfinished, so the server keeps nothing, and is raised here."""
         if self._http is None:
+            if not isinstance(data, bytes):
+                raise TypeError("this client uploads bytes only (streams_uploads is False)")
             return await self.comfy.upload_image(data, filename)
         quoted = filename.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
-        parts = [
-            _form_field("type", "input"),
-            _form_field("subfolder", ""),
-            _form_field("overwrite", "false"),
-            (
-                f'--{_FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="{quoted}"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n"
-            ).encode(),
-        ]
-        body = b"".join([*parts, data, f"\r\n--{_FORM_BOUNDARY}--\r\n".encode()])
-        reply = await self._call("POST", "/upload/image", body, f"multipart/form-data; boundary={_FORM_BOUNDARY}")
+        head = b"".join(
+            [
+                _form_field("type", "input"),
+                _form_field("subfolder", ""),
+                _form_field("overwrite", "false"),
+                (
+                    f'--{_FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="{quoted}"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n"
+                ).encode(),
+            ]
+        )
+        tail = f"\r\n--{_FORM_BOUNDARY}--\r\n".encode()
+        content_type = f"multipart/form-data; boundary={_FORM_BOUNDARY}"
+        if isinstance(data, bytes):
+            reply = await self._call("POST", "/upload/image", b"".join([head, data, tail]), content_type)
+        else:
+            if size is None:
+                raise ValueError("uploading parts needs their total size")
+            reply = await self._call(
+                "POST",
+                "/upload/image",
+                _framed(head, data, tail),
+                content_type,
+                content_length=len(head) + size + len(tail),
+            )
         try:
             return UploadedFile.model_validate_json(reply.body)
         except ValidationError as exc:
             raise ComfyProtocolError(f"POST /upload/image: reply is not an UploadedFile: {exc}") from exc
+
+
+async def _framed(head: bytes, parts: AsyncIterable[bytes], tail: bytes) -> AsyncIterator[bytes]:
+    yield head
+    async for part in parts:
+        yield part
+    yield tail
 
 
 def _form_field(name: str, value: str) -> bytes:

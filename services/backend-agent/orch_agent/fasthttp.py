@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -69,6 +70,8 @@ class _Connection(asyncio.Protocol):
         self._chunked = False
         self._body = bytearray()
         self._chunk_left = -1  # bytes left in the current chunk; -1: a chunk size line comes next
+        self._writable = asyncio.Event()
+        self._writable.set()
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -87,12 +90,19 @@ class _Connection(asyncio.Protocol):
             self._reply.set_exception(exc)
             self._close()
 
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
     def eof_received(self) -> bool | None:
         self._finish_at_close()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._writable.set()
         self._finish_at_close(exc)
 
     # --- requests -----------------------------------------------------------------------------
@@ -107,6 +117,15 @@ class _Connection(asyncio.Protocol):
         self._body = bytearray()
         self.transport.write(data)
         return self._reply
+
+    async def write_more(self, data: bytes) -> None:
+        """More of the request body; waits while the transport's buffer is full."""
+        assert self.transport is not None
+        if self.closed:
+            raise ConnectionError("the server closed the connection while the request was being sent")
+        self.transport.write(data)
+        if not self._writable.is_set():
+            await self._writable.wait()
 
     def reusable(self) -> bool:
         return not self.closed and self._keep_alive and not self._buffer and self.transport is not None
@@ -237,29 +256,49 @@ class FastHttp:
         self,
         method: str,
         target: str,
-        body: bytes = b"",
+        body: bytes | AsyncIterable[bytes] = b"",
         *,
+        content_length: int | None = None,
         content_type: str | None = None,
         timeout: float | None = None,
         status_only: bool = False,
     ) -> HttpReply:
         """Send one request (`target` is the path and query, already encoded) and read the whole reply.
 
-        With `status_only` the reply's body is not read (it comes back empty) and the connection is closed after
-        its head: for a HEAD-like question to a server that answers HEAD with 405."""
+        `body` may be an async iterable of parts, sent as they come, whose total is `content_length`: should it
+        raise, the request is abandoned unfinished (the connection closed) and the error raised here. With
+        `status_only` the reply's body is not read (it comes back empty) and the connection is closed after its
+        head: for a HEAD-like question to a server that answers HEAD with 405."""
+        streamed = not isinstance(body, bytes)
+        if streamed and content_length is None:
+            raise ValueError("a streamed request body needs its content_length")
+        length = len(body) if isinstance(body, bytes) else content_length
         head = [f"{method} {self.prefix}{target} HTTP/1.1\r\nHost: {self._host_header}\r\nAccept: */*\r\n"]
-        if body or method in ("POST", "PUT", "PATCH"):
-            head.append(f"Content-Length: {len(body)}\r\n")
+        if length or method in ("POST", "PUT", "PATCH"):
+            head.append(f"Content-Length: {length}\r\n")
             if content_type:
                 head.append(f"Content-Type: {content_type}\r\n")
         head.append("\r\n")
-        data = "".join(head).encode("latin-1") + body
+        data = "".join(head).encode("latin-1")
+        if isinstance(body, bytes):
+            data += body
         async with asyncio.timeout(timeout if timeout is not None else self.timeout):
             connection = await self._acquire()
+            pending: asyncio.Future[HttpReply] | None = None
             try:
-                reply = await connection.send(data, head=method == "HEAD", status_only=status_only)
+                pending = connection.send(data, head=method == "HEAD", status_only=status_only)
+                if not isinstance(body, bytes):
+                    sent = 0
+                    async for part in body:
+                        sent += len(part)
+                        await connection.write_more(part)
+                    if sent != content_length:
+                        raise ValueError(f"the streamed body was {sent} bytes, not the {content_length} announced")
+                reply = await pending
             except BaseException:
                 connection._close()
+                if pending is not None and pending.done() and not pending.cancelled():
+                    pending.exception()  # retrieved: the error raised here is the one that matters
                 raise
         if connection.reusable() and len(self._idle) < _MAX_IDLE:
             self._idle.append(connection)
