@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import time
 import uuid
@@ -600,7 +599,7 @@ class Agent:
             return
         if state is not PromptState.LOST:
             log.info("%s: prompt %s is already %s here; following it", cmd.command_id, cmd.prompt_id, state)
-            run = self._new_run(ref, copy.deepcopy(cmd.workflow), cmd.previews, cmd.expected_seconds)
+            run = self._new_run(ref, cmd.workflow, cmd.previews, cmd.expected_seconds)
             run.tracker.next_seq = _adopted_seq()
             await self.publish_event(
                 JobStarted(job_id=cmd.job_id, attempt=cmd.attempt, backend_id=self.backend_id, prompt_id=cmd.prompt_id)
@@ -670,9 +669,13 @@ class Agent:
     async def _prepare_prompt(self, cmd: RunJob) -> dict[str, Any]:
         """The command's prompt with every input artifact uploaded to ComfyUI (unless already there) and patched in.
 
-        Several inputs are fetched and uploaded at the same time."""
-        prompt = copy.deepcopy(cmd.workflow)
+        Several inputs are fetched and uploaded at the same time. The command's prompt is not changed: only the
+        patched nodes are copied (the prompt is read, never written, after this)."""
+        if not cmd.inputs:
+            return cmd.workflow
+        prompt = dict(cmd.workflow)
         nodes: list[dict[str, Any]] = []
+        copied: set[str] = set()
         for binding in cmd.inputs:
             node = prompt.get(binding.node_id)
             if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
@@ -680,6 +683,9 @@ class Agent:
                     f"input binding for artifact {binding.artifact_id!r} names node {binding.node_id!r}, "
                     "which the prompt does not have"
                 )
+            if binding.node_id not in copied:
+                copied.add(binding.node_id)
+                node = prompt[binding.node_id] = {**node, "inputs": dict(node["inputs"])}
             nodes.append(node)
         if len(cmd.inputs) == 1:
             values: list[str | BaseException] = [await self._input_value(cmd.inputs[0])]
