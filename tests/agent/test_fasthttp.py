@@ -135,6 +135,23 @@ async def test_a_status_only_request_hangs_up_after_the_head_and_the_next_one_co
         assert len(connections) == 2
 
 
+async def test_requests_carry_the_urls_host_and_path_prefix() -> None:
+    def reply(request: bytes) -> bytes:
+        line, *headers = request.split(b"\r\n\r\n")[0].split(b"\r\n")
+        host = next(h.split(b":", 1)[1].strip() for h in headers if h.lower().startswith(b"host:"))
+        body = line + b" | " + host
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    async with scripted_server(reply) as (url, _):
+        http = FastHttp(url + "/comfy/")
+        try:
+            answer = await http.request("GET", "/view?filename=a%20b.png")
+        finally:
+            await http.aclose()
+    port = url.rsplit(":", 1)[1]
+    assert answer.body.decode() == f"GET /comfy/view?filename=a%20b.png HTTP/1.1 | 127.0.0.1:{port}"
+
+
 async def test_only_plain_http_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="only plain http"):
         FastHttp("https://comfy.example")

@@ -249,7 +249,7 @@ class FastHttp:
         self.port = parts.port or 80
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
-        self._host_header = f"{self.host}:{self.port}" if parts.port else self.host
+        self._host_header = parts.netloc.rsplit("@", 1)[-1]  # as written, so "[::1]:8188" keeps its brackets
         self._idle: list[_Connection] = []
 
     async def request(
