@@ -13,6 +13,7 @@ later is read from `/system_stats` for that sample, without forgetting that it i
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orch_agent.capabilities import nvml_gpus, stats_gpus
+from orch_agent.fasthttp import FastHttp
 from orch_common.comfy.wire import SystemStats
 from orch_common.contracts.live import GpuMetrics
 
@@ -96,9 +98,17 @@ class GpuReader:
         self.comfy_url = comfy_url.rstrip("/")
         self.source: GpuSource | None = None
         self._http = httpx.AsyncClient(base_url=self.comfy_url, timeout=timeout, transport=transport)
+        # The sim is read every second: through the cheap client, unless a test transport stands in for the server.
+        self._fast = (
+            FastHttp(self.comfy_url, timeout=timeout)
+            if transport is None and self.comfy_url.startswith("http://")
+            else None
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._fast is not None:
+            await self._fast.aclose()
 
     async def read(self, stats: SystemStats | None) -> list[GpuMetrics]:
         """This sample's GPUs; `stats` is the `/system_stats` just read (None when ComfyUI did not answer)."""
@@ -133,6 +143,15 @@ class GpuReader:
         return stats_gpus(stats) if stats is not None else []
 
     async def _sim(self) -> list[GpuMetrics] | None:
+        if self._fast is not None:
+            try:
+                reply = await self._fast.request("GET", SIM_GPU_PATH)
+                if not reply.is_success:
+                    raise ValueError(f"answered {reply.status}")
+                return sim_gpus(json.loads(reply.body))
+            except (OSError, TimeoutError, ValueError) as exc:
+                log.debug("/sim/gpu not read: %s", exc)
+                return None
         try:
             response = await self._http.get(SIM_GPU_PATH)
             response.raise_for_status()
