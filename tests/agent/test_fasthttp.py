@@ -165,8 +165,8 @@ async def test_hot_routes_answer_like_the_comfy_client_on_a_real_sim(tmp_path: P
         try:
             uploaded = await hot.upload_image(source, 'we"ird name.png')
             assert uploaded == await comfy.upload_image(source, 'we"ird name.png'), "same file, reused"
-            assert await hot.has_file(uploaded.name)
-            assert not await hot.has_file("never-uploaded.png")
+            assert await hot.file_size(uploaded.name) == len(source)
+            assert await hot.file_size("never-uploaded.png") is None
             assert (await hot.view(uploaded.name, type="input")).content == source
             prompt_id = str(uuid.uuid4())
             accepted = await hot.submit_prompt(basic("hot"), prompt_id=prompt_id, extra_data={"k": 1})

@@ -169,3 +169,17 @@ async def test_an_input_that_fails_its_digest_fails_the_attempt_and_leaves_no_fi
             assert events[0].reason is FailureReason.UPLOAD_FAILED and "digest mismatch" in events[0].message
             assert await on_server(sim.url, "orch_forged.png") is None
             assert agent.inputs_uploaded == 0 and len(agent.uploads) == 0
+
+
+async def test_an_input_replaced_on_the_server_by_other_bytes_is_uploaded_again(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with start_sim(tmp_path) as sim:
+        async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-up7") as agent:
+            await put_artifact(nc.jetstream(), "replaced/1/9/0-a.png", SOURCE, "image/png")
+            bound = binding("replaced/1/9/0-a.png", "orch_replaced.png")
+            await run_with(nc, "b-up7", bound)
+            (sim.data_dir / "input" / "orch_replaced.png").write_bytes(SOURCE[: len(SOURCE) // 2])
+            await run_with(nc, "b-up7", bound)
+            assert agent.inputs_uploaded == 2
+            assert await on_server(sim.url, "orch_replaced (1).png") == SOURCE, "ComfyUI kept the stranger's file"

@@ -712,14 +712,17 @@ class Agent:
 
     async def _input_on_server(self, binding: InputBinding, info: ArtifactInfo) -> str:
         """The input value under which ComfyUI has the artifact's bytes: a file with the same content hash that this
-        agent uploaded before and the server still has, else the artifact fetched and uploaded now."""
+        agent uploaded before and the server still has (at that size), else the artifact fetched and uploaded now."""
         if info.sha256 is not None:
             value = self.uploads.get(info.sha256)
             if value is not None:
                 subfolder, _, name = value.rpartition("/")
-                if await self.hot.has_file(name, subfolder=subfolder):
+                size = await self.hot.file_size(name, subfolder=subfolder)
+                if size is not None and size in (info.size, -1):
                     return value
-                log.info("input %s (%s) is gone from ComfyUI; uploading it again", value, binding.artifact_id)
+                log.info(
+                    "input %s (%s) is gone from ComfyUI or changed; uploading it again", value, binding.artifact_id
+                )
                 self.uploads.forget(info.sha256)
         if self.hot.streams_uploads:  # each chunk goes on to ComfyUI as it arrives from the Object Store
             async with contextlib.aclosing(stream_artifact(self.js, info)) as chunks:

@@ -5,7 +5,7 @@
     hot = HotComfy(comfy)                      # comfy: the agent's ComfyClient (cold routes, websocket)
     accepted = await hot.submit_prompt(prompt, prompt_id=pid, extra_data=extra)
     view = await hot.view("out.png", subfolder="", type="temp")
-    there = await hot.has_file("orch_x.png")   # HEAD /view?type=input
+    size = await hot.file_size("orch_x.png")   # HEAD /view?type=input; None: no such file
 
 Replies and failures are the same as :class:`orch_common.comfy.client.ComfyClient`'s: wire models, and
 ``ComfyError`` subclasses built by :mod:`orch_common.comfy.errors` (a failed reply becomes an ``httpx.Response``
@@ -120,28 +120,30 @@ class HotComfy:
         reply = await self._call("GET", f"/view?{query}")
         return ViewResult(content=reply.body, content_type=reply.headers.get("content-type"))
 
-    async def has_file(self, filename: str, *, subfolder: str = "", type: FolderType | str = FolderType.INPUT) -> bool:
-        """Whether the server has the file (``HEAD /view``; a server refusing HEAD, like `orch sim`, is asked with a GET
-        whose body is not read)."""
-        query = urlencode({"filename": filename, "subfolder": subfolder, "type": str(type)})
+    async def file_size(
+        self, filename: str, *, subfolder: str = "", type: FolderType | str = FolderType.INPUT
+    ) -> int | None:
+        """The size of a file the server has (``HEAD /view``), -1 when it does not say, None when it has no such
+        file. A server refusing HEAD (`orch sim` does) is asked with a GET whose body is not read."""
         if self._http is None:
             try:
-                await self.comfy.view(filename, subfolder=subfolder, type=type)
+                return len((await self.comfy.view(filename, subfolder=subfolder, type=type)).content)
             except ComfyNotFound:
-                return False
-            return True
+                return None
+        query = urlencode({"filename": filename, "subfolder": subfolder, "type": str(type)})
         for method in ("GET",) if self._no_head else ("HEAD", "GET"):
             try:
-                await self._call(method, f"/view?{query}", status_only=method == "GET")
+                reply = await self._call(method, f"/view?{query}", status_only=method == "GET")
             except ComfyNotFound:
-                return False
+                return None
             except ComfyError as exc:
                 if method == "HEAD" and getattr(exc, "status", None) == 405:
                     self._no_head = True
                     continue
                 raise
-            return True
-        return False
+            length = reply.headers.get("content-length", "")
+            return int(length) if length.isdigit() else -1
+        return None
 
     async def history(self, prompt_id: str) -> dict[str, HistoryEntry]:
         """``GET /history/{prompt_id}``: empty when the server does not know the prompt (yet)."""

@@ -15,10 +15,12 @@ protocol's buffer. It speaks only plain `http://` (an `https://` ComfyUI goes th
 
 Errors::
 
-    OSError                   cannot connect, or the connection broke before the whole reply arrived
-    ├── ConnectionError       (the server closed it mid-reply)
-    TimeoutError              no whole reply within the timeout
-    HttpProtocolError(ValueError)   the reply is not HTTP/1.x as we know it
+    OSError                         cannot connect, or the connection broke before the whole reply arrived
+    └── ConnectionError             the server closed it mid-request or mid-reply
+    TimeoutError                    no whole reply within the timeout
+    ValueError                      a streamed body was not as long as announced
+    └── HttpProtocolError           the reply is not HTTP/1.x as we know it
+    (anything a streamed body raises, raised as it is, the request abandoned)
 """
 
 from __future__ import annotations
@@ -297,8 +299,10 @@ class FastHttp:
                 reply = await pending
             except BaseException:
                 connection._close()
-                if pending is not None and pending.done() and not pending.cancelled():
-                    pending.exception()  # retrieved: the error raised here is the one that matters
+                if pending is not None:  # the error raised here is the one that matters
+                    if pending.done() and not pending.cancelled():
+                        pending.exception()
+                    pending.cancel()
                 raise
         if connection.reusable() and len(self._idle) < _MAX_IDLE:
             self._idle.append(connection)
