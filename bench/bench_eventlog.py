@@ -107,12 +107,15 @@ def bench_write_stage(tmp: Path, n_bulk: int, n_slow: int) -> list[str]:
             again = time.perf_counter()
             assert not any(log.append(records[-1000:]))  # the latest: their ids are in the log's memory
             dedupe_ms = (time.perf_counter() - again) * 1000
-            log.close()
+        closing, closing_cpu = time.perf_counter(), time.process_time()
+        log.close()  # the last checkpoint (what the log still holds goes into the file) counts as writing
+        wall_s, cpu_s = wall_s + time.perf_counter() - closing, cpu_s + time.process_time() - closing_cpu
+        if batch == 1000:
             log = EventLog(tmp / f"write-bulk-{batch}.duckdb")  # reopened: no ids in memory, DuckDB decides
             again = time.perf_counter()
             assert not any(log.append(records[-1000:]))
             dedupe_db_ms = (time.perf_counter() - again) * 1000
-        log.close()
+            log.close()
         rows.append(
             f"| `append`, {batch:,} rows per transaction | {n_bulk:,} | {wall_s:.2f} | **{n_bulk / wall_s:,.0f}** | "
             f"{n_bulk / cpu_s:,.0f} |"
@@ -129,9 +132,9 @@ def bench_write_stage(tmp: Path, n_bulk: int, n_slow: int) -> list[str]:
         "",
         "`append`: the rows turned into numpy columns (one `zip`) registered as a view, one auto-committed `INSERT` "
         "against the primary key per call (`INSERT OR IGNORE … RETURNING` only when the key refuses the batch); "
-        "payload, event id and subject stored with ZSTD. Each call is one durable commit; DuckDB's automatic "
-        "checkpoints (default threshold) fall inside the timed loop, the final one at close does not. Rows per "
-        "CPU-second count every thread of this process (DuckDB's included).",
+        "payload, event id and subject stored with ZSTD; DuckDB on one thread, checkpointing every 64 MiB of "
+        "write-ahead log. Each call is one durable commit; the time includes the automatic checkpoints and the last "
+        "one, at close. Rows per CPU-second count every thread of this process.",
         "",
         "| path | rows | seconds | rows/s | rows per CPU-second |",
         "| --- | ---: | ---: | ---: | ---: |",

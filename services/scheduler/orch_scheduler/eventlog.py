@@ -8,8 +8,9 @@ that statement is rolled back whole and the batch goes again as `INSERT OR IGNOR
 rows were new (a per-row conflict path, paid only by batches that carry a duplicate). The ids of the last ~20,000
 appended events are kept in memory, so their echoes (decisions coming back through the consumer, redeliveries) are
 known duplicates before DuckDB is asked. `pos` is the log's own order (the fold order); `stream_seq` is the
-JetStream sequence. A commit is durable (DuckDB syncs its write-ahead log); checkpoints run at DuckDB's default
-threshold, and the long strings are stored with ZSTD, which checkpoints at about a third of the default's CPU.
+JetStream sequence. A commit is durable (DuckDB syncs its write-ahead log); DuckDB runs on one thread and
+checkpoints automatically every 64 MiB of log (see `_SETTINGS`), and the long strings are stored with ZSTD, which
+checkpoints at about a third of the CPU of DuckDB's default string compression.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ _SELECT_BATCH = (
 _INSERT_NEW = "INSERT INTO events " + _SELECT_BATCH
 _INSERT_OR_IGNORE = "INSERT OR IGNORE INTO events " + _SELECT_BATCH + " RETURNING event_id"
 _RECENT_IDS = 20_000
+# Measured at 1,000 rows per append on 2 cores: a second DuckDB thread only adds hand-offs to statements this small
+# (one thread: ~10% less CPU per row, reads unchanged), and a 64 MiB write-ahead log between automatic checkpoints
+# instead of 16 MiB takes another ~10% (fewer, no longer, pauses; a reopen after a crash replays at most that much).
+_SETTINGS = ("SET threads = 1", "SET checkpoint_threshold = '64MiB'")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -116,6 +121,8 @@ class EventLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = duckdb.connect(str(self.path))
             self._con.execute("SET enable_progress_bar = false")  # a long replay read must not draw on stdout
+            for setting in _SETTINGS:
+                self._con.execute(setting)
             self._con.execute(_SCHEMA)
             (row,) = self._con.execute("SELECT coalesce(max(pos), 0) FROM events").fetchall()
         except (duckdb.Error, OSError) as exc:
