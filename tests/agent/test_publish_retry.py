@@ -74,3 +74,28 @@ async def test_pipelined_events_not_acked_are_published_again_in_order_before_th
     await agent._publish_final(run, succeeded)
     assert js.published == [events[1].event_id, events[2].event_id, events[3].event_id, succeeded.event_id]
     assert not run.unacked and lost.cancelled()
+
+
+async def test_a_job_started_whose_ack_does_not_come_is_published_again_before_its_command_is_acked(monkeypatch):
+    monkeypatch.setattr(agent_module, "_ACK_TIMEOUT", 0.1)
+    agent = Agent(AgentSettings(backend_id="gpu-a", comfy_url="http://127.0.0.1:1"))
+    js = PipelinedJetStream()
+    agent._js = js  # type: ignore[assignment]
+    run = agent_module._Run(tracker=AttemptTracker(AttemptRef("j", 1, "p", "gpu-a")), prompt={}, expected_seconds=None)
+    started = JobStarted(job_id="j", attempt=1, backend_id="gpu-a", prompt_id="p")
+    acked = asyncio.Event()
+
+    class Command:
+        async def ack(self) -> None:
+            assert js.published == [started.event_id], "acked before JobStarted was stored"
+            acked.set()
+
+    sent = await agent._publish_soon(run, started)
+    await agent._ack_once(Command(), agent._stored(started, sent))  # type: ignore[arg-type]
+    assert acked.is_set()
+    answered = JobStarted(job_id="k", attempt=1, backend_id="gpu-a", prompt_id="q")
+    sent = await agent._publish_soon(run, answered)
+    assert sent is not None
+    sent.set_result(object())
+    await agent._stored(answered, sent)
+    assert js.published == [started.event_id], "an acked event is not published again"

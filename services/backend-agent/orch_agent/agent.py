@@ -35,6 +35,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -166,6 +167,7 @@ class Agent:
         self._finished: dict[str, None] = {}
         self._stored_before_start: int | None = None  # the command stream's last sequence when we subscribed
         self._background: set[asyncio.Task[Any]] = set()
+        self._acks: set[asyncio.Task[None]] = set()  # command acks waiting for their JobStarted to be stored
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -211,7 +213,7 @@ class Agent:
             await commands
             await self._drain()
         finally:
-            for task in [commands, *loops.values(), *self._background]:
+            for task in [commands, *loops.values(), *self._background, *self._acks]:
                 task.cancel()
             workers = [run.task for run in self.runs.values() if run.task is not None]
             for worker in workers:
@@ -227,6 +229,9 @@ class Agent:
             log.info("draining %d in-flight prompt(s), up to %.0fs", len(pending), self.settings.drain_grace_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*pending), self.settings.drain_grace_s)
+        if self._acks:  # commands whose JobStarted is on its way
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*self._acks, return_exceptions=True), _ACK_TIMEOUT * 2)
 
     async def _leave(self) -> None:
         if self._kv is not None:
@@ -270,7 +275,7 @@ class Agent:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def _publish_soon(self, run: _Run, event: EventBase) -> None:
+    async def _publish_soon(self, run: _Run, event: EventBase) -> asyncio.Future[Any] | None:
         """Publish one of the attempt's events without waiting for its ack: acks are collected by `_settle`, which
         runs before the attempt's terminal event, so that one still follows every earlier event of the attempt."""
         if len(run.unacked) >= _MAX_UNACKED:
@@ -283,8 +288,19 @@ class Agent:
             log.debug("pipelined publish of %s failed (%s); publishing it with retries", event.event_id, exc)
             await self._settle(run)
             await self.publish_event(event)
-            return
+            return None
         run.unacked.append((event, future))
+        return future
+
+    async def _stored(self, event: EventBase, sent: asyncio.Future[Any] | None) -> None:
+        """Once `event`, sent by `_publish_soon`, is stored; published again (retrying) if its ack does not come."""
+        if sent is None:
+            return
+        with contextlib.suppress(Exception):  # includes the timeout
+            async with asyncio.timeout(_ACK_TIMEOUT):
+                await asyncio.shield(sent)
+        if not (sent.done() and not sent.cancelled() and sent.exception() is None):
+            await self.publish_event(event)
 
     async def _settle(self, run: _Run) -> None:
         """Wait for the acks of the attempt's pipelined events; from the first one not acked on, publish them again in
@@ -509,11 +525,12 @@ class Agent:
             log.error("dropping a command that does not parse: %s", exc)
             await msg.term()
             return
+        stored: Awaitable[None] | None = None
         try:
             if command.backend_id != self.backend_id:
                 log.error("dropping a command for backend %s", command.backend_id)
             elif isinstance(command, RunJob):
-                await self.run_job(command, check_server=self._maybe_seen_before(msg))
+                stored = await self._start_job(command, check_server=self._maybe_seen_before(msg))
             else:
                 await self.cancel_job(command)
         except asyncio.CancelledError:
@@ -523,6 +540,16 @@ class Agent:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=1.0)
             return
+        if stored is None:
+            await msg.ack()
+        else:  # the next command need not wait for JobStarted's ack; this one's ack does
+            task = asyncio.create_task(self._ack_once(msg, stored))
+            self._acks.add(task)
+            task.add_done_callback(self._acks.discard)
+
+    @staticmethod
+    async def _ack_once(msg: Msg, stored: Awaitable[None]) -> None:
+        await stored
         await msg.ack()
 
     def _maybe_seen_before(self, msg: Msg) -> bool:
@@ -579,24 +606,31 @@ class Agent:
         With `check_server`, ComfyUI is first asked (`/queue`, `/history`) whether the prompt is already there, as
         it may be for a redelivered command; a first delivery to this incarnation of the agent skips that.
         """
+        stored = await self._start_job(cmd, check_server=check_server)
+        if stored is not None:
+            await stored
+
+    async def _start_job(self, cmd: RunJob, *, check_server: bool) -> Awaitable[None] | None:
+        """`run_job`, except that `JobStarted` of a prompt submitted now is only sent: the awaitable returned is done
+        once JetStream has stored it (publishing it again if need be)."""
         if cmd.prompt_id in self.runs or cmd.prompt_id in self._finished:
             log.info("%s already submitted here; nothing to do", cmd.command_id)
-            return
+            return None
         ref = AttemptRef(cmd.job_id, cmd.attempt, cmd.prompt_id, self.backend_id)
         if self._unreachable:
             await self._fail_now(
                 cmd, FailureReason.BACKEND_LOST, f"ComfyUI at {self.settings.comfy_url} is unreachable"
             )
-            return
+            return None
         state = PromptState.LOST
         if check_server:
             try:
                 state = (await self.comfy.reconcile(cmd.prompt_id)).state
             except ComfyError as exc:
                 await self._fail_now(cmd, FailureReason.BACKEND_LOST, f"ComfyUI did not answer: {exc}")
-                return
+                return None
         if cmd.prompt_id in self.runs:  # adopted from ComfyUI's queue while we were asking
-            return
+            return None
         if state is not PromptState.LOST:
             log.info("%s: prompt %s is already %s here; following it", cmd.command_id, cmd.prompt_id, state)
             run = self._new_run(ref, cmd.workflow, cmd.previews, cmd.expected_seconds)
@@ -608,15 +642,15 @@ class Agent:
                 run.tracker.close()
                 run.queue.put_nowait(Finish(success_seen=False))
             run.started.set()
-            return
+            return None
         try:
             prompt = await self._prepare_prompt(cmd)
         except InputBindingError as exc:
             await self._fail_now(cmd, FailureReason.VALIDATION, str(exc))
-            return
+            return None
         except InputFetchError as exc:
             await self._fail_now(cmd, FailureReason.UPLOAD_FAILED, str(exc))
-            return
+            return None
         extra: dict[str, Any] = dict(cmd.extra_data)
         extra["orch"] = {"backend_id": self.backend_id, "job_id": cmd.job_id, "attempt": cmd.attempt}
         if cmd.previews:
@@ -638,11 +672,11 @@ class Agent:
                     "node_errors": {k: v.to_wire() for k, v in exc.node_errors.items()},
                 },
             )
-            return
+            return None
         except ValueError as exc:  # e.g. a prompt id that is not a canonical UUID
             self._drop_run(run)
             await self._fail_now(cmd, FailureReason.VALIDATION, str(exc))
-            return
+            return None
         except ComfyError as exc:
             self._drop_run(run)
             self._abandoned.add(cmd.prompt_id)  # it may have been queued after all: cleaned up on reconnect
@@ -650,21 +684,21 @@ class Agent:
             if not isinstance(exc, ComfyConnectionError | ComfyTimeout):
                 reason = FailureReason.INTERNAL
             await self._fail_now(cmd, reason, f"submitting the prompt failed: {exc}")
-            return
+            return None
         except BaseException:
             self._drop_run(run)
             raise
-        await self.publish_event(
-            JobStarted(
-                job_id=cmd.job_id,
-                attempt=cmd.attempt,
-                backend_id=self.backend_id,
-                prompt_id=cmd.prompt_id,
-                partial=accepted.partial,
-                node_errors={k: v.to_wire() for k, v in accepted.node_errors.items()},
-            )
+        started = JobStarted(
+            job_id=cmd.job_id,
+            attempt=cmd.attempt,
+            backend_id=self.backend_id,
+            prompt_id=cmd.prompt_id,
+            partial=accepted.partial,
+            node_errors={k: v.to_wire() for k, v in accepted.node_errors.items()},
         )
+        sent = await self._publish_soon(run, started)  # first of the attempt's events on the wire
         run.started.set()
+        return self._stored(started, sent)
 
     async def _prepare_prompt(self, cmd: RunJob) -> dict[str, Any]:
         """The command's prompt with every input artifact uploaded to ComfyUI (unless already there) and patched in.
