@@ -39,6 +39,7 @@ from orch_common.natsutil import NatsServer, ensure_topology
 from orch_scheduler import EventLog, Scheduler, SchedulerSettings, SchedulerState, replay
 from orch_scheduler.domain.fold import apply
 from orch_scheduler.eventlog import LogRecord
+from orch_scheduler.main import tune_gc
 
 __all__ = ["run"]
 
@@ -224,6 +225,7 @@ async def bench_ingest(tmp: Path, n_flood: int, paced_rate: int, paced_s: float)
 
         scheduler.after_commit = on_commit
         await scheduler.start()
+        tune_gc()  # as the `orch scheduler` process does once its state is replayed
         append_cpu = _meter_appends(scheduler.event_log)
         try:
             # flood: no backend is registered, so every job only queues (the write path, not placement)
