@@ -9,12 +9,12 @@
 
 nats-py's `fetch` sends a request per call and, for a batch, waits until the batch is full; fetching one at a
 time costs a request round trip and its bookkeeping per command. Here one request for `batch` messages (expiring
-after `expires` seconds) waits at the server; the next is sent the moment it is used up, ends (408) or seems lost
-(no end seen within `expires` + 2 s, e.g. across a nats-server restart). Messages arrive on one inbox
-subscription and are plain JetStream messages: `ack`, `nak` and `metadata` work as usual. The consumer is the
-caller's durable pull consumer, made before `start()`. Should the server say it is gone, the feed only warns and
-keeps asking: re-creating it would deliver every command of the stream again, some of which ComfyUI may no longer
-remember having run.
+after `expires` seconds) waits at the server; the next is sent the moment it is used up, ends (408) or is lost
+(the client reconnected, e.g. to a restarted nats-server; or no end seen within `expires` + 2 s). Messages arrive
+on one inbox subscription and are plain JetStream messages: `ack`, `nak` and `metadata` work as usual. The
+consumer is the caller's durable pull consumer, made before `start()`. Should the server say it is gone, the feed
+only warns and keeps asking: re-creating it would deliver every command of the stream again, some of which ComfyUI
+may no longer remember having run.
 """
 
 from __future__ import annotations
@@ -103,6 +103,21 @@ class CommandFeed:
             self._failed = f"{status} {msg.headers.get('Description', '') if msg.headers else ''}".strip()
         self._request_over.set()
 
+    async def _request_ended(self) -> bool:
+        """Wait for the request to end; False when it was lost instead: the client reconnected (a restarted server
+        forgets waiting requests), or no end came in time."""
+        reconnects = self.nc.stats["reconnects"]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.expires + 2.0
+        while loop.time() < deadline:
+            try:
+                await asyncio.wait_for(self._request_over.wait(), 0.25)
+                return True
+            except TimeoutError:
+                if self.nc.stats["reconnects"] != reconnects and self.nc.is_connected:
+                    return False
+        return False
+
     async def _requests(self) -> None:
         subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.consumer}"
         body = json.dumps({"batch": self.batch, "expires": int(self.expires * 1e9)}).encode()
@@ -116,10 +131,8 @@ class CommandFeed:
                 log.warning("asking for commands failed: %s", exc)
                 await asyncio.sleep(0.5)
                 continue
-            try:
-                await asyncio.wait_for(self._request_over.wait(), self.expires + 2.0)
-            except TimeoutError:
-                continue  # the request was lost (e.g. the server restarted): ask again
+            if not await self._request_ended():
+                continue  # the request was lost (the connection was re-established, or no end came): ask again
             if self._failed is not None:
                 log.warning("the command consumer %s answered %s; asking again shortly", self.consumer, self._failed)
                 await asyncio.sleep(0.5)
