@@ -37,7 +37,9 @@ async def test_a_job_runs_on_a_backend_with_its_classes_and_gets_its_workflow_an
 
 
 async def test_a_backend_never_gets_more_than_the_in_flight_cap_and_the_rest_waits(nats_url, nc, agent, tmp_path):
-    async with running_scheduler(nats_url, tmp_path / "events.duckdb", max_inflight_per_backend=2) as scheduler:
+    # queue_ahead_s=0: these fake jobs "run" in no time, which would let the server queue deeper (test_queue_depth)
+    settings = {"max_inflight_per_backend": 2, "queue_ahead_s": 0.0}
+    async with running_scheduler(nats_url, tmp_path / "events.duckdb", **settings) as scheduler:
         gpu = await agent("gpu")
         for i in range(5):
             await publish(nc, submitted(f"j{i}"))

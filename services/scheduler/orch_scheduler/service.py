@@ -366,6 +366,8 @@ class Scheduler:
                     new_prompt_id=self.new_prompt_id,
                     cancels_sent=self._cancels_sent,
                     policy=self.settings.placement_policy,
+                    queue_ahead_s=self.settings.queue_ahead_s,
+                    max_depth=self.settings.max_queue_depth,
                 )
                 if not decisions:
                     return

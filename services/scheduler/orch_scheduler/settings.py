@@ -19,6 +19,10 @@ class SchedulerSettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     db: Path = Path("data/scheduler.duckdb")
     max_inflight_per_backend: int = Field(default=2, ge=1, le=1000)
+    queue_ahead_s: float = Field(default=0.25, ge=0, le=3600)
+    """`smart` placement: beyond `max_inflight_per_backend`, a backend takes more prompts while what it holds is
+    expected (from measured runs) to finish within this many seconds, up to `max_queue_depth` (0: never)."""
+    max_queue_depth: int = Field(default=16, ge=1, le=1000)
     placement_policy: Literal["smart", "least_loaded", "fifo_speed_blind", "round_robin"] = "smart"
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     fetch_wait_s: float = Field(default=0.05, gt=0, le=30)

@@ -49,6 +49,8 @@ def decide(
     new_prompt_id: Callable[[], str],
     cancels_sent: Container[str] = (),
     policy: PlacementPolicy | str = PlacementPolicy.SMART,
+    queue_ahead_s: float = 0.0,
+    max_depth: int = 0,
 ) -> Decisions:
     """One round of decisions (see the module docstring). `cancels_sent`: command ids of CancelJob already sent."""
     out = Decisions()
@@ -114,7 +116,7 @@ def decide(
             if cancel.command_id not in cancels_sent:
                 out.cancels.append(cancel)
     out.events.extend(decide_runs(state, now))
-    for p in place(state, now, max_inflight, policy):
+    for p in place(state, now, max_inflight, policy, queue_ahead_s=queue_ahead_s, max_depth=max_depth):
         out.events.append(
             ev.JobScheduled(
                 job_id=p.job_id,

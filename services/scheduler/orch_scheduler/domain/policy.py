@@ -1,8 +1,9 @@
 """Placement policies: which queued job goes to which backend now. Pure and deterministic.
 
 Every policy keeps the hard rules: only live, enabled, capable backends (pinned jobs only on their pin), never
-more than `max_inflight` attempts per backend, higher priority first, and a job waiting for its retry time
-stays queued. They differ in the order jobs are taken and in the backend each one gets:
+more than `max_inflight` attempts per backend (`smart`: more while what the backend holds is expected to finish
+within `queue_ahead_s`, up to `max_depth`; see `place_with`), higher priority first, and a job waiting for its
+retry time stays queued. They differ in the order jobs are taken and in the backend each one gets:
 
     smart             a plan of the queue's head over every backend, busy or not, made one job at a time:
                       - which job next: fair share inside a priority band first — the job comes from a run (or
@@ -99,15 +100,28 @@ def can_run(backend: Backend, job: Job) -> bool:
 
 
 def place_with(
-    policy: PlacementPolicy | str, state: SchedulerState, now: datetime, max_inflight: int
+    policy: PlacementPolicy | str,
+    state: SchedulerState,
+    now: datetime,
+    max_inflight: int,
+    *,
+    queue_ahead_s: float = 0.0,
+    max_depth: int = 0,
 ) -> list[Placement]:
-    """The placements to make now under `policy`, in the order they should be made."""
-    room = {b.id: max_inflight - b.load for b in state.backends.values() if b.schedulable and b.load < max_inflight}
+    """The placements to make now under `policy`, in the order they should be made.
+
+    `smart` only: beyond `max_inflight`, a backend takes more prompts (up to `max_depth` in all) while the work it
+    holds is expected to finish within `queue_ahead_s` — for very short jobs the round trip between one prompt's
+    end and the next one's arrival would otherwise leave the server idle; long jobs still wait in our queue,
+    where placement can choose late."""
+    chosen = PlacementPolicy(policy)
+    depth = max(max_inflight, max_depth) if chosen is PlacementPolicy.SMART and queue_ahead_s > 0 else max_inflight
+    room = {b.id: depth - b.load for b in state.backends.values() if b.schedulable and b.load < depth}
     if not room:
         return []
-    chosen = PlacementPolicy(policy)
     if chosen is PlacementPolicy.SMART:
-        return _Smart(state, now, room).place()
+        base = {b: max_inflight - state.backends[b].load for b in room}
+        return _Smart(state, now, room, base=base, queue_ahead_s=queue_ahead_s).place()
     return _simple(chosen, state, now, room)
 
 
@@ -199,10 +213,20 @@ class _Candidate:
 class _Smart:
     """One smart placement round: a plan of the queue's head over every backend (see the module docstring)."""
 
-    def __init__(self, state: SchedulerState, now: datetime, room: dict[str, int]) -> None:
+    def __init__(
+        self,
+        state: SchedulerState,
+        now: datetime,
+        room: dict[str, int],
+        *,
+        base: dict[str, int] | None = None,
+        queue_ahead_s: float = 0.0,
+    ) -> None:
         self.state = state
         self.now = now
         self.room = room
+        self.base = base if base is not None else dict(room)  # slots free below max_inflight
+        self.queue_ahead_s = queue_ahead_s
         self._expected: dict[tuple[str | None, str], float] = {}
         self._size: dict[str | None, float] = {}
         self._tail: dict[tuple[str, str], float] = {}
@@ -220,10 +244,19 @@ class _Smart:
                     self.share[_flow(job)] = self.share.get(_flow(job), 0) + 1
         for backend_id in self.schedulable:
             self.backlog[backend_id], self.checkpoint[backend_id] = self._queued_work(state.backends[backend_id])
+        for backend_id in list(self.room):
+            if not self._has_room(backend_id):
+                del self.room[backend_id]
         self.switch_cost = self._switch_costs()
         self.waiting: dict[str, int] = {}  # backend without a free slot → jobs planned to wait for it
         self._per_flow: dict[str, int] = {}  # flow → its candidates still to plan (this band)
         self._at_level: dict[int, int] = {}  # share → candidates still to plan of flows with that share
+
+    def _has_room(self, backend_id: str) -> bool:
+        """A free slot below `max_inflight`, or one beyond it while the backend's work is short (see place_with)."""
+        if self.room.get(backend_id, 0) <= 0:
+            return False
+        return self.base.get(backend_id, 0) > 0 or self.backlog.get(backend_id, 0.0) < self.queue_ahead_s
 
     def _queued_work(self, backend: Backend) -> tuple[float, str | None]:
         """Seconds until `backend` has run what it holds, and the checkpoint it holds then. ComfyUI runs one
@@ -446,7 +479,8 @@ class _Smart:
                 if backend in self.room:
                     placements.append(Placement(c.job.id, c.job.next_attempt, backend))
                     self.room[backend] -= 1
-                    if self.room[backend] == 0:
+                    self.base[backend] = self.base.get(backend, 0) - 1
+                    if not self._has_room(backend):
                         del self.room[backend]
                 else:
                     self.waiting[backend] = self.waiting.get(backend, 0) + 1
