@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import nats.errors
-import nats.js.errors
 import pytest
 
 from orch_common.contracts import subjects
@@ -19,12 +18,13 @@ from tests.helpers.workflows import basic
 pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.timeout(120)]
 
 
-async def send_when_jetstream_answers(nc, command) -> None:
-    for _ in range(100):
+async def jetstream_back(nc) -> None:
+    for _ in range(150):
         try:
-            await send(nc, command)
+            await nc.jetstream().stream_info(subjects.COMMANDS_STREAM)
+            await nc.jetstream().stream_info(subjects.EVENTS_STREAM)
             return
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
+        except nats.errors.Error:
             await asyncio.sleep(0.2)
     raise TimeoutError("JetStream did not come back")
 
@@ -38,7 +38,8 @@ async def test_commands_are_still_run_after_the_nats_server_restarted(tmp_path: 
                 assert (await job_events(nc, before.job_id, ended))[-1].type == "job.succeeded"
                 await asyncio.to_thread(server.restart)
                 after = run_command("b-feed", basic("feed_after"))
-                await send_when_jetstream_answers(nc, after)
+                await jetstream_back(nc)
+                await send(nc, after)
                 events = await job_events(nc, after.job_id, ended)
                 assert [e.type for e in events][-1] == "job.succeeded", events
                 assert agent.jobs_completed == 2
