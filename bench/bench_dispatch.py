@@ -14,12 +14,13 @@ Side by side, in the same run: a JetStream publish + ack round trip and a bare `
 Throughput: N tiny jobs (EmptyImage 8×8 → PreviewImage) on M sims through the API, every lifecycle event in
 JetStream and in the DuckDB log; wall time from the first submission to the last terminal event, then a check
 that every job succeeded and that the log holds as many events as the stream. Each part's CPU seconds (psutil)
-over the run, divided by the jobs, say where the CPU goes per job. Runs side by side (`Variant`): one
-`POST /api/jobs` per job at the scheduler's default `max_inflight_per_backend`, and `POST /api/jobs/batch` with
-a deeper per-server queue (`ORCH_SCHEDULER_MAX_INFLIGHT_PER_BACKEND` in the stack's environment).
+over the run, divided by the jobs, say where the CPU goes per job. Runs side by side (`Variant`), each on
+its own fresh stack at the scheduler's defaults unless said: one `POST /api/jobs` per job; `POST /api/jobs/batch`
+with 100 jobs per request; the same with the adaptive queue depth off (`ORCH_SCHEDULER_QUEUE_AHEAD_S=0`: never
+more than `max_inflight_per_backend` prompts per server).
 
 Run: ``python -m bench.bench_dispatch [--quick]``; one throughput run only:
-``python -m bench.bench_dispatch --jobs 2000 --backends 10 --batch 100 --max-inflight 16``.
+``python -m bench.bench_dispatch --jobs 2000 --backends 10 --batch 100 [--max-inflight 16] [--fixed-depth]``.
 """
 
 from __future__ import annotations
@@ -257,6 +258,7 @@ def dispatch_section(r: DispatchResult) -> str:
 
 
 MAX_INFLIGHT_ENV = "ORCH_SCHEDULER_MAX_INFLIGHT_PER_BACKEND"
+QUEUE_AHEAD_ENV = "ORCH_SCHEDULER_QUEUE_AHEAD_S"
 ROLES = ("api", "scheduler", "nats-server", "sims", "agents", "bench client")
 IDLE_WINDOW_S = 2.0
 
@@ -296,6 +298,7 @@ class Variant:
     batch: int = 0  # 0: one `POST /api/jobs` per job; else `POST /api/jobs/batch` with this many jobs
     max_inflight: int | None = None  # None: the scheduler's default
     submitters: int = 16
+    queue_ahead: bool = True  # False: ORCH_SCHEDULER_QUEUE_AHEAD_S=0, never deeper than max_inflight
 
     @property
     def inflight(self) -> int:
@@ -304,7 +307,9 @@ class Variant:
     @property
     def label(self) -> str:
         how = f"batches of {self.batch}" if self.batch else "one job per request"
-        return f"{how}, {self.submitters} submitters, ≤ {self.inflight} in flight per backend"
+        depth = SchedulerSettings().max_queue_depth
+        deeper = f" (up to {depth} while a server's measured work is short)" if self.queue_ahead else ", fixed"
+        return f"{how}, {self.submitters} submitters, ≤ {self.inflight} in flight per backend{deeper}"
 
 
 @dataclass
@@ -363,11 +368,19 @@ async def _submit_batch(http: httpx.AsyncClient, workflows: list[dict[str, Any]]
 
 
 async def measure_throughput(
-    jobs: int, *, backends: int, submitters: int = 16, batch: int = 0, max_inflight: int | None = None
+    jobs: int,
+    *,
+    backends: int,
+    submitters: int = 16,
+    batch: int = 0,
+    max_inflight: int | None = None,
+    queue_ahead: bool = True,
 ) -> ThroughputResult:
     """`jobs` tiny jobs through the API on `backends` sims; wall time, event counts and CPU seconds per part."""
-    variant = Variant(batch=batch, max_inflight=max_inflight, submitters=submitters)
+    variant = Variant(batch=batch, max_inflight=max_inflight, submitters=submitters, queue_ahead=queue_ahead)
     env = {MAX_INFLIGHT_ENV: str(max_inflight)} if max_inflight is not None else {}
+    if not queue_ahead:
+        env[QUEUE_AHEAD_ENV] = "0"
     with _env(env):
         async with bench_stack(backends) as stack:
             watch = JobWatch(expected=jobs)
@@ -536,12 +549,12 @@ def throughput_section(results: list[ThroughputResult]) -> str:
 QUICK: dict[str, Any] = {
     "dispatch": {"jobs": 500, "backends": 3, "in_flight": 3, "floors": 300},
     "throughput": {"jobs": 1000, "backends": 10},
-    "throughput_runs": [{}, {"batch": 100, "max_inflight": 16}],
+    "throughput_runs": [{}, {"batch": 100}, {"batch": 100, "queue_ahead": False}],
 }
 FULL: dict[str, Any] = {
     "dispatch": {"jobs": 10_000, "backends": 3, "in_flight": 3, "floors": 2000},
     "throughput": {"jobs": 10_000, "backends": 10},
-    "throughput_runs": [{}, {"batch": 100, "max_inflight": 16}],
+    "throughput_runs": [{}, {"batch": 100}, {"batch": 100, "queue_ahead": False}],
 }
 
 
@@ -565,6 +578,7 @@ def _main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="jobs per POST /api/jobs/batch (0: POST /api/jobs)")
     parser.add_argument("--submitters", type=int, default=16)
     parser.add_argument("--max-inflight", type=int, default=None, help="the scheduler's max_inflight_per_backend")
+    parser.add_argument("--fixed-depth", action="store_true", help="no deeper queue for short jobs (queue_ahead_s 0)")
     args = parser.parse_args()
     if args.jobs is None:
         print(run(quick=args.quick))
@@ -576,6 +590,7 @@ def _main() -> None:
             submitters=args.submitters,
             batch=args.batch,
             max_inflight=args.max_inflight,
+            queue_ahead=not args.fixed_depth,
         )
     )
     print(throughput_section([result]))
