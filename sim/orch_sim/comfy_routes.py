@@ -273,7 +273,7 @@ async def get_view_metadata(folder: str) -> Response:
 # -- files ---------------------------------------------------------------------------------------------
 
 
-@router.get("/view")
+@router.api_route("/view", methods=["GET", "HEAD"])  # ComfyUI's aiohttp routes answer HEAD as GET, bodiless
 async def get_view(request: Request) -> Response:
     try:
         body, content_type, name = read_view(sim_of(request).folders(), dict(request.query_params))

@@ -26,6 +26,7 @@ _EXACT: dict[tuple[str, str], Endpoint] = {
     ("GET", "/prompt"): comfy_routes.get_prompt,
     ("GET", "/queue"): comfy_routes.get_queue,
     ("GET", "/view"): comfy_routes.get_view,
+    ("HEAD", "/view"): comfy_routes.get_view,
     ("GET", "/system_stats"): comfy_routes.get_system_stats,
     ("GET", "/features"): comfy_routes.get_features,
 }

@@ -29,6 +29,11 @@ async def test_a_prompt_submitted_on_either_prefix_reaches_history_and_view(sim:
     view = await http(sim.url, "GET", f"{prefix}/view", params=image)
     assert view.status_code == 200 and view.headers["content-type"] == "image/png"
     assert view.content.startswith(b"\x89PNG")
+    head = await http(sim.url, "HEAD", f"{prefix}/view", params=image)  # as aiohttp's GET routes answer HEAD
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(view.content)
+    missing = await http(sim.url, "HEAD", f"{prefix}/view", params={**image, "filename": "no-such.png"})
+    assert missing.status_code == 404
 
 
 async def test_paths_next_to_the_hot_routes_still_go_to_the_router(sim: SimProcess) -> None:
