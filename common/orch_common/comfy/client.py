@@ -388,7 +388,11 @@ class ComfyClient:
         """
         what = f"websocket {self.ws_url}"
         try:
-            async with connect(self.ws_url, open_timeout=self.timeout, max_size=None, proxy=None) as ws:
+            # no permessage-deflate: the messages are small JSON and JPEG previews; deflating each one cost more CPU
+            # on both ends than anything else per message (ComfyUI compresses only when the client offers it)
+            async with connect(
+                self.ws_url, open_timeout=self.timeout, max_size=None, proxy=None, compression=None
+            ) as ws:
                 if feature_flags is not None:
                     handshake = {"type": MessageType.FEATURE_FLAGS.value, "data": dict(feature_flags)}
                     with contextlib.suppress(ConnectionClosed):  # closed first: what it sent is still buffered
