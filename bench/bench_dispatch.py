@@ -238,11 +238,12 @@ def dispatch_section(r: DispatchResult) -> str:
         pf.row("floor: bare `POST /prompt` to a sim (httpx)", "—"),
         "",
         f"The ratio compares with the sum of the two floors' medians ({floor_sum * 1000:.2f} ms). The path in "
-        "between is: the JobScheduled publish + ack, its DuckDB append, the JobSubmitted payload (kept in memory for "
+        "between is: the JobScheduled publish + ack (the scheduler folds it then; the DuckDB append of a round's "
+        "decisions comes after their commands), the JobSubmitted payload (kept in memory for "
         "recent jobs, else read back from DuckDB), the RunJob publish + ack into ORCH_COMMANDS, the agent's pull of "
         "it, then `POST /prompt` (the agent asks `GET /queue` and `GET /history/{id}` first only for a redelivered "
         "command or one stored before it started, so such a command is not run twice). So the floor of this path is "
-        "about 2 publishes + 1 HTTP round trip, plus a NATS delivery and one DuckDB append.",
+        "about 2 publishes + 1 HTTP round trip, plus a NATS delivery.",
         "",
         "Timestamps: `JobScheduled.occurred_at` is the `now` handed to `decide`, taken before the first publish of "
         "the round, so when one round places several jobs the later ones also carry the earlier ones' publishes "
