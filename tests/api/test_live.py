@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from typing import Any
@@ -140,17 +141,45 @@ async def test_repeated_updates_of_one_slot_keep_only_the_latest() -> None:
     assert first == {"value": 1} and await outbox.next() == {"value": 49}
 
 
-async def test_a_terminal_job_state_leaves_at_once_and_supersedes_the_waiting_progress() -> None:
+async def test_a_terminal_job_state_takes_its_jobs_next_turn_first_and_supersedes_the_waiting_progress() -> None:
     now = [100.0]
     outbox = Outbox(rate=5, max_pending=50, clock=lambda: now[0])
     outbox.offer(("progress", "a"), ("job", "a"), {"type": "progress", "job_id": "a", "value": 1})
     assert (await outbox.next())["value"] == 1
     outbox.offer(("progress", "a"), ("job", "a"), {"type": "progress", "job_id": "a", "value": 2})
+    outbox.offer(("preview", "a"), ("job", "a"), {"type": "preview", "job_id": "a"})
     outbox.offer(("job", "a"), ("job", "a"), {"type": "job", "job": {"id": "a", "state": "succeeded"}})
-    # the clock stands still: a message held back by the rate limit would never leave
+    outbox.offer(("progress", "b"), ("job", "b"), {"type": "progress", "job_id": "b", "value": 1})
+    assert (await outbox.next())["job_id"] == "b"  # another job's turn is not held up
+    message, wait = outbox._take_due()
+    assert message is None and 0 < wait <= 0.2 + 1e-9  # the end waits for a's next turn: never above 5 per second
+    now[0] += wait
     done = {"type": "job", "job": {"id": "a", "state": "succeeded"}}
     assert await asyncio.wait_for(outbox.next(), timeout=10) == done
-    assert len(outbox) == 0 and outbox.coalesced == 1
+    assert len(outbox) == 0 and outbox.coalesced == 2
+
+
+def test_no_job_gets_more_than_rate_messages_in_any_second_even_with_its_end() -> None:
+    now = [0.0]
+    outbox = Outbox(rate=10, max_pending=50, clock=lambda: now[0])
+    sent: list[tuple[float, dict]] = []
+
+    def drain() -> None:
+        while (message := outbox._take_due()[0]) is not None:
+            sent.append((now[0], message))
+
+    for tick in range(95):  # 30 progress messages a second for ~3 s, then the end
+        now[0] = tick / 30
+        outbox.offer(("progress", "a"), ("job", "a"), {"type": "progress", "job_id": "a", "value": tick})
+        if tick == 94:
+            outbox.offer(("job", "a"), ("job", "a"), {"type": "job", "job": {"id": "a", "state": "succeeded"}})
+        drain()
+    while len(outbox):
+        now[0] += 0.01
+        drain()
+    times = [t for t, _ in sent]
+    assert all(b - a >= 0.1 - 1e-9 for a, b in itertools.pairwise(times))
+    assert sent[-1][1]["type"] == "job" and sent[-1][0] - 94 / 30 <= 0.1 + 1e-9
 
 
 async def test_a_running_job_state_still_waits_for_its_rate_key() -> None:

@@ -5,8 +5,9 @@ Messages are offered under a slot key (`("progress", job_id)`, `("job", job_id)`
 at most `rate` messages per second leave for one rate key. A slow client therefore never builds an
 unbounded backlog: the outbox holds at most one message per slot, and when there are more than
 `max_pending` slots the oldest droppable ones (progress, previews, metrics) are discarded. Job and backend
-state messages are never discarded. A job's terminal state is never delayed either: it leaves ahead of the
-rate limit, and the progress and previews of its rate key still waiting are dropped (the end supersedes them).
+state messages are never discarded. A job's terminal state takes its rate key's next turn, ahead of anything else
+of that key (so it waits at most one interval and the rate holds strictly), and the progress and previews of its
+rate key still waiting are dropped (the end supersedes them).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Outbox:
         self._last_sent: dict[Slot, float] = {}
         self._wake = asyncio.Event()
         self._closed: BaseException | None = None
-        self._urgent: dict[Slot, None] = {}  # slots holding a terminal job state: they leave without waiting
+        self._urgent: dict[Slot, None] = {}  # slots holding a terminal job state: first at their key's next turn
         self.coalesced = 0
 
     def __len__(self) -> int:
@@ -111,15 +112,25 @@ class Outbox:
     def _take_due(self) -> tuple[dict[str, Any] | None, float]:
         """The first message whose rate key may send now, else None and the seconds until one may."""
         now = self._clock()
-        while self._urgent:
-            slot = next(iter(self._urgent))
-            del self._urgent[slot]
-            pending = self._pending.pop(slot, None)
-            if pending is not None:
-                self._last_sent[pending[0]] = now
-                return pending[1], 0.0
         wait = math.inf
+        ending: set[Slot] = set()  # rate keys whose terminal state waits for their next turn: it goes first
+        for slot in list(self._urgent):
+            pending = self._pending.get(slot)
+            if pending is None:
+                del self._urgent[slot]
+                continue
+            rate_key, message = pending
+            due = self._last_sent.get(rate_key, -math.inf) + self.interval
+            if due <= now:
+                del self._urgent[slot]
+                del self._pending[slot]
+                self._last_sent[rate_key] = now
+                return message, 0.0
+            ending.add(rate_key)
+            wait = min(wait, due - now)
         for slot, (rate_key, message) in self._pending.items():
+            if rate_key in ending:
+                continue
             due = self._last_sent.get(rate_key, -math.inf) + self.interval
             if due <= now:
                 del self._pending[slot]
