@@ -159,7 +159,7 @@ async def test_a_terminal_job_state_takes_its_jobs_next_turn_first_and_supersede
     assert len(outbox) == 0 and outbox.coalesced == 2
 
 
-def test_no_job_gets_more_than_rate_messages_in_any_second_even_with_its_end() -> None:
+async def test_no_job_gets_more_than_rate_messages_in_any_second_even_with_its_end() -> None:
     now = [0.0]
     outbox = Outbox(rate=10, max_pending=50, clock=lambda: now[0])
     sent: list[tuple[float, dict]] = []
