@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -196,6 +198,26 @@ class LiveResult:
     ws_floor: list[float]
     terminal_latency: list[float]
     first_state_latency: list[float]
+    page: list[dict[str, float]] | None = None  # the canvas page's samples (soak.mjs), None when not measured
+    page_note: str = ""
+
+
+SOAK = Path(__file__).resolve().parents[1] / "services" / "ui" / "e2e" / "soak.mjs"
+
+
+def _page_missing() -> str:
+    """Why the canvas page cannot be measured here ('' when it can)."""
+    ui = SOAK.parents[1]
+    chromium = Path(os.environ.get("ORCH_CHROMIUM", "/usr/bin/chromium"))
+    for what, ok in (
+        ("node", shutil.which("node") is not None),
+        ("services/ui/node_modules", (ui / "node_modules").is_dir()),
+        ("the UI build (services/ui/dist)", (ui / "dist" / "index.html").is_file()),
+        (str(chromium), chromium.exists()),
+    ):
+        if not ok:
+            return f"not measured: {what} is missing (`make install install-browser`)"
+    return ""
 
 
 async def measure_live(
@@ -218,11 +240,34 @@ async def measure_live(
             ids = [f"bench-{i}" for i in range(1, backends + 1)]
             playing = [asyncio.create_task(fleet.backend(b, stop_fleet)) for b in ids]
             playing.append(asyncio.create_task(fleet.metrics(ids, stop_fleet)))
+            page_note = _page_missing()
+            page_out = Path(tmp) / "page.json"
+            soak = None
+            if not page_note:
+                every = max(1.0, duration_s / 60)
+                soak = await asyncio.create_subprocess_exec(
+                    "node",
+                    str(SOAK),
+                    stack.api_url + "/",
+                    str(duration_s - every),
+                    f"{every:g}",
+                    str(page_out),
+                    cwd=SOAK.parents[1],
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
             rss: list[tuple[float, float]] = []
             started = time.monotonic()
             while (elapsed := time.monotonic() - started) < duration_s:
                 rss.append((elapsed, rss_mib(api.pid)))
                 await asyncio.sleep(min(2.0, duration_s / 20))
+            page: list[dict[str, float]] | None = None
+            if soak is not None:
+                output, _ = await asyncio.wait_for(soak.communicate(), 120)
+                if soak.returncode == 0 and page_out.is_file():
+                    page = json.loads(page_out.read_text())
+                else:
+                    page_note = f"not measured: soak.mjs failed ({output.decode(errors='replace')[-300:]!r})"
             stop_fleet.set()
             await asyncio.gather(*playing)
             await asyncio.sleep(1.5)  # the last terminal states: at most 1/rate later, plus transport
@@ -253,6 +298,8 @@ async def measure_live(
         ws_floor,
         terminal_latency,
         first_state_latency,
+        page,
+        page_note,
     )
 
 
@@ -300,6 +347,23 @@ async def websocket_floor(n: int) -> list[float]:
                 await asyncio.sleep(0.001)
             await asyncio.wait_for(done.wait(), 10)
     return samples
+
+
+def _page_rows(r: LiveResult) -> list[str]:
+    """The canvas page in chromium, open on the same stream: retained heap, DOM size, timer lag."""
+    if not r.page:
+        return [f"| canvas page in chromium | {r.page_note or 'not measured'} |"]
+    warm = [s for s in r.page if s["t"] >= r.duration_s / 10] or r.page
+    heap = [(s["t"], s["heap"] / 2**20) for s in warm]
+    lags = [s["lag"] for s in r.page]
+    return [
+        f"| canvas page: JS heap after GC, after 10% of the run → at the end | {heap[0][1]:.1f} → {heap[-1][1]:.1f} "
+        f"MiB (slope {_slope_per_min(heap):+.2f} MiB/min, max {max(v for _, v in heap):.1f}; {len(r.page)} samples) |",
+        f"| canvas page: DOM nodes, event listeners (after 10% → end) | {warm[0]['nodes']:.0f} → "
+        f"{warm[-1]['nodes']:.0f}, {warm[0]['listeners']:.0f} → {warm[-1]['listeners']:.0f} |",
+        f"| canvas page: a 0 ms timer fires after (median, max) | {statistics.median(lags):.1f} ms, "
+        f"{max(lags):.1f} ms |",
+    ]
 
 
 def _slope_per_min(points: list[tuple[float, float]]) -> float:
@@ -354,6 +418,7 @@ def live_section(r: LiveResult) -> str:
         f"| API RSS after 10% of the run → at the end | {rss_first:.1f} → {rss_last:.1f} MiB "
         f"(slope {_slope_per_min(warm):+.2f} MiB/min, max {max((v for _, v in r.rss), default=float('nan')):.1f}) |",
         f"| client errors | {errors[:3] or 'none'} |",
+        *_page_rows(r),
         "",
         f"The ratio compares with the sum of the two floors' medians ({floor * 1000:.2f} ms). Progress arrives "
         f"at {r.progress_hz:g}/s per job and leaves at ≤ 10/s (last value wins), so a delivered value has waited "
