@@ -20,17 +20,17 @@ def agent_command(
     log_level: str = typer.Option("INFO", envvar="ORCH_AGENT_LOG_LEVEL", help="Logging level."),
 ) -> None:
     """Register the ComfyUI server with the orchestrator, run its jobs and report everything as events."""
-    import asyncio
     import logging
 
     from orch_agent import AgentSettings, run_agent
+    from orch_common.eventloop import run
 
     overrides: dict[str, object] = {"nats_url": nats_url, "comfy_url": comfy_url, "log_level": log_level}
     if backend_id:
         overrides["backend_id"] = backend_id
     settings = AgentSettings(**overrides)  # type: ignore[arg-type]
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_agent(settings))
+    run(run_agent(settings))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 
+from orch_common import eventloop
 from orch_scheduler.service import Scheduler
 from orch_scheduler.settings import SchedulerSettings
 
@@ -42,4 +43,4 @@ def tune_gc() -> None:
 
 def run(settings: SchedulerSettings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(settings))
+    eventloop.run(serve(settings))
