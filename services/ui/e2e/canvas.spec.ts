@@ -50,14 +50,30 @@ async function imagesLoaded(l: Locator): Promise<void> {
     .toBe(true);
 }
 
-/** Drag from one handle to another in small steps, the way a hand does (React Flow follows pointer moves). */
+/** The centre of an element on the page. */
+async function centre(l: Locator): Promise<[number, number]> {
+  const b = (await l.boundingBox())!;
+  return [b.x + b.width / 2, b.y + b.height / 2];
+}
+
+/**
+ * Drag from one handle to another in small steps, the way a hand does (React Flow follows pointer moves). Like a
+ * hand it looks again before letting go: should the canvas have moved on the way, it aims at the target anew.
+ */
 async function drag(p: Page, from: Locator, to: Locator): Promise<void> {
   await showAll(p); // both ends on screen, whatever the viewport was
-  const a = (await from.boundingBox())!;
-  const b = (await to.boundingBox())!;
-  await p.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
+  await p.mouse.move(...(await centre(from)));
   await p.mouse.down();
-  await p.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 12 });
+  const aim = await centre(to);
+  await p.mouse.move(...aim, { steps: 12 });
+  try {
+    await p.locator(".react-flow__connectionline").waitFor({ state: "attached", timeout: 5_000 });
+  } catch {
+    await p.mouse.up();
+    throw new Error(`pressing on ${String(from)} and moving started no connection`);
+  }
+  const now = await centre(to);
+  if (Math.hypot(now[0] - aim[0], now[1] - aim[1]) > 2) await p.mouse.move(...now, { steps: 3 });
   await p.mouse.up();
 }
 
@@ -491,6 +507,7 @@ describe("the canvas against a live fleet", () => {
 
   it("chains a text-to-image workflow into an image-to-image one in a new project", async () => {
     await page.getByText("New", { exact: true }).click();
+    await page.locator('[data-testid^="workflow-node-"]').first().waitFor({ state: "detached" });
     await page.getByTestId("project-name").fill("txt2img → img2img");
     await page.getByTestId("project-name").press("Enter");
     await page.getByTestId("add-file-input").setInputFiles([workflow("ui_default.json"), workflow("ui_image2image.json")]);

@@ -138,10 +138,18 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
     [log],
   );
 
+  /** Replace the open project; every load goes through here, so loadsRef counts as the store's `loads` does. */
+  const loadsRef = useRef(initialProjectState.loads);
+  const loadDoc = useCallback((id: string | null, doc: ProjectDocument) => {
+    loadsRef.current += 1;
+    dispatch({ type: "load", id, doc });
+    setSaveStatus("saved");
+  }, []);
+
   const load = useCallback(
     async (id: string | null, doc: ProjectDocument, version = 0, dirty = false) => {
       versionRef.current = version;
-      dispatch({ type: "load", id, doc });
+      loadDoc(id, doc);
       if (dirty) dispatch({ type: "touch" });
       if (id) localStorage.setItem(PROJECT_ID_KEY, id);
       await Promise.all(
@@ -155,7 +163,7 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
         }),
       );
     },
-    [log],
+    [log, loadDoc],
   );
 
   // Reload restore: the last project from the API (or the local draft), and the state of our recent jobs.
@@ -191,24 +199,20 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   const save = useCallback(async (): Promise<string | null> => {
     const state = projectRef.current;
     const doc = documentForSave(state);
-    const revision = state.revision;
+    const { revision, loads } = state;
+    // the user may open or start another project while this save is on the wire: it then counts for nothing here
+    const movedOn = () => loadsRef.current !== loads;
     setSaveStatus("saving");
     try {
-      if (state.id) {
-        const { version } = await api.saveProject(state.id, doc);
-        versionRef.current = version ?? versionRef.current + 1;
-        dispatch({ type: "saved", id: state.id, revision });
-        setSaveStatus("saved");
-        return state.id;
-      } else {
-        const { id, version } = await api.createProject(doc);
-        versionRef.current = version ?? 1;
-        localStorage.setItem(PROJECT_ID_KEY, id);
-        dispatch({ type: "saved", id, revision });
-        setSaveStatus("saved");
-        return id;
-      }
+      const { id, version } = state.id ? { ...(await api.saveProject(state.id, doc)), id: state.id } : await api.createProject(doc);
+      if (movedOn()) return id;
+      versionRef.current = version ?? (state.id ? versionRef.current + 1 : 1);
+      if (!state.id) localStorage.setItem(PROJECT_ID_KEY, id);
+      dispatch({ type: "saved", id, revision, loads });
+      setSaveStatus("saved");
+      return id;
     } catch (e) {
+      if (movedOn()) return null;
       setSaveStatus("error");
       log(`save: ${(e as Error).message}`, "error");
       return null;
@@ -444,8 +448,8 @@ export function WorkspaceProvider({ children }: { children: ReactNode }) {
   );
   const newProject = useCallback(() => {
     localStorage.removeItem(PROJECT_ID_KEY);
-    dispatch({ type: "load", id: null, doc: emptyProject() });
-  }, []);
+    loadDoc(null, emptyProject());
+  }, [loadDoc]);
   const importDocument = useCallback((doc: ProjectDocument) => void load(null, documentFromWire(doc), 0, true), [load]);
 
   const value: Workspace = {

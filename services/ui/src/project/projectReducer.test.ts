@@ -77,4 +77,15 @@ describe("project reducer", () => {
     });
     expect(toCanvasNodes(s).map((n) => n.selected)).toEqual([false, true]);
   });
+
+  it("credits a save to the project it was made from, not to one opened while it was on the wire", () => {
+    const old = projectReducer(projectReducer(initialProjectState, { type: "load", id: "p1", doc: emptyProject("old") }), { type: "rename", name: "old 2" });
+    let s = projectReducer(old, { type: "load", id: null, doc: emptyProject("new") });
+    s = projectReducer(s, { type: "addNode", node: node("a") });
+    const late = projectReducer(s, { type: "saved", id: "p1", revision: old.revision, loads: old.loads });
+    expect(late).toBe(s);
+    expect(late.id).toBeNull();
+    const own = projectReducer(s, { type: "saved", id: "p2", revision: s.revision, loads: s.loads });
+    expect([own.id, own.savedRevision]).toEqual(["p2", s.revision]);
+  });
 });

@@ -21,6 +21,8 @@ export interface ProjectState {
   /** bumps on every change of the document (not of selection or sizes); autosave watches it */
   revision: number;
   savedRevision: number;
+  /** bumps on every load (open, new, import), so a save that ends after the user moved on is not credited to the next project */
+  loads: number;
   ui: Record<string, NodeUi>;
   selectedEdges: string[];
   inspections: Record<string, Inspection>;
@@ -28,7 +30,8 @@ export interface ProjectState {
 
 export type ProjectAction =
   | { type: "load"; id: string | null; doc: ProjectDocument }
-  | { type: "saved"; id: string; revision: number }
+  /** a save of the document as it was at `revision` of the project loaded `loads`-th ended well */
+  | { type: "saved"; id: string; revision: number; loads: number }
   /** the document differs from what the server holds (a restored local draft): save it again */
   | { type: "touch" }
   | { type: "rename"; name: string }
@@ -49,6 +52,7 @@ export const initialProjectState: ProjectState = {
   doc: emptyProject(),
   revision: 0,
   savedRevision: 0,
+  loads: 0,
   ui: {},
   selectedEdges: [],
   inspections: {},
@@ -99,9 +103,10 @@ export function projectReducer(state: ProjectState, action: ProjectAction): Proj
       const selection = new Set(action.doc.view?.selection ?? []);
       const ui: Record<string, NodeUi> = {};
       for (const n of action.doc.nodes) ui[n.id] = { selected: selection.has(n.id) };
-      return { ...initialProjectState, id: action.id, doc: action.doc, ui };
+      return { ...initialProjectState, id: action.id, doc: action.doc, ui, loads: state.loads + 1 };
     }
     case "saved":
+      if (action.loads !== state.loads) return state;
       return { ...state, id: action.id, savedRevision: Math.max(state.savedRevision, action.revision) };
     case "touch":
       return { ...state, revision: state.revision + 1 };
