@@ -59,9 +59,7 @@ async def diagnose(url: str, timeout: float = 10.0) -> list[Check]:
 
         async def reachable() -> str:
             stats = await client.system_stats()
-            devices = ", ".join(
-                f"{d.name} ({d.type}, {(d.vram_total or 0) / 1024**3:.1f} GiB)" for d in stats.devices
-            )
+            devices = ", ".join(f"{d.name} ({d.type}, {(d.vram_total or 0) / 1024**3:.1f} GiB)" for d in stats.devices)
             return f"ComfyUI {stats.system.comfyui_version or '?'}, Python {stats.system.python_version}; {devices}"
 
         if not await run("reachable, version", reachable):

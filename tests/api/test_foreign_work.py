@@ -17,7 +17,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 async def _listed(api: ApiServer, nc: Client, running_prompt_id: str | None, queue: int) -> dict[str, Any]:
     metrics = BackendMetrics(
-        backend_id="gpu-f", at="2026-01-01T00:00:00Z", reachable=True, queue_remaining=queue,
+        backend_id="gpu-f",
+        at="2026-01-01T00:00:00Z",
+        reachable=True,
+        queue_remaining=queue,
         running_prompt_id=running_prompt_id,
     )
     await nc.publish(subjects.live_backend_metrics("gpu-f"), metrics.model_dump_json().encode())

@@ -35,8 +35,13 @@ def txt(ckpt: str, lora: str | None = None) -> dict[str, Any]:
     if lora is not None:
         prompt["4"] = {
             "class_type": "LoraLoader",
-            "inputs": {"lora_name": lora, "model": ["1", 0], "clip": ["1", 1], "strength_model": 1.0,
-                       "strength_clip": 1.0},
+            "inputs": {
+                "lora_name": lora,
+                "model": ["1", 0],
+                "clip": ["1", 1],
+                "strength_model": 1.0,
+                "strength_clip": 1.0,
+            },
         }
         prompt["5"] = {"class_type": "CLIPTextEncode", "inputs": {"text": "x", "clip": ["4", 1]}}
         prompt["6"] = {"class_type": "PreviewAny", "inputs": {"source": ["5", 0]}}
@@ -85,8 +90,10 @@ async def refused(nc: Client, api: ApiServer, body: dict[str, Any]) -> dict[str,
 
 async def test_model_files_are_the_loader_values_not_text_that_looks_like_one() -> None:
     uses = model_uses(txt("a.safetensors", lora="l.safetensors"))
-    assert [(u.node_id, u.input, u.name) for u in uses] == [("1", "ckpt_name", "a.safetensors"),
-                                                           ("4", "lora_name", "l.safetensors")]
+    assert [(u.node_id, u.input, u.name) for u in uses] == [
+        ("1", "ckpt_name", "a.safetensors"),
+        ("4", "lora_name", "l.safetensors"),
+    ]
 
 
 async def test_the_submitted_job_names_its_model_files_by_folder(api: ApiServer, nc: Client) -> None:
@@ -97,8 +104,10 @@ async def test_the_submitted_job_names_its_model_files_by_folder(api: ApiServer,
 
 async def test_a_job_without_model_files_requires_none(api: ApiServer, nc: Client) -> None:
     await register(nc, "m-1", {})
-    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
-              "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+    }
     assert (await submitted(nc, api, {"workflow": prompt})).required_models == {}
 
 
@@ -138,8 +147,7 @@ async def test_with_a_real_backend_the_model_inputs_come_from_its_object_info(
         async with httpx.AsyncClient(base_url=sim.url) as http:
             info = (await http.get("/object_info/LoraLoader")).json()["LoraLoader"]
         assert "sim-l.safetensors" in info["input"]["required"]["lora_name"][0]
-        await register(nc, "m-sim", {"checkpoints": ["sim-a.safetensors"], "loras": ["sim-l.safetensors"]},
-                       url=sim.url)
+        await register(nc, "m-sim", {"checkpoints": ["sim-a.safetensors"], "loras": ["sim-l.safetensors"]}, url=sim.url)
         event = await submitted(nc, api, {"workflow": txt("sim-a.safetensors", lora="sim-l.safetensors")})
         assert event.required_models == {"checkpoints": ["sim-a.safetensors"], "loras": ["sim-l.safetensors"]}
         detail = await refused(nc, api, {"workflow": txt("sim-b.safetensors")})
