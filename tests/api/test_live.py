@@ -298,3 +298,15 @@ async def test_a_reconnecting_client_finds_a_runs_unfinished_job_mapped_to_its_n
         snapshot = json.loads(await ws.recv())
     job = next(j for j in snapshot["jobs"] if j["id"] == "runjob3")
     assert (job["run_id"], job["graph_node_id"], job["labels"]["item"]) == ("run3", "inv", "0")
+
+
+async def test_an_outbox_remembers_only_the_rate_keys_active_lately_however_many_jobs_pass() -> None:
+    now = [0.0]
+    outbox = Outbox(rate=10, max_pending=2000, clock=lambda: now[0])
+    most = 0
+    for n in range(20_000):  # a day's worth of jobs, 30 of them sending in any one interval
+        now[0] = n / 300
+        outbox.offer(("job", str(n)), ("job", str(n)), {"type": "job", "job": {"id": str(n), "state": "running"}})
+        assert (await outbox.next())["job"]["id"] == str(n)
+        most = max(most, outbox.remembered_rate_keys)
+    assert most <= 512

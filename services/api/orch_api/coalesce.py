@@ -30,6 +30,9 @@ Slot = tuple[str, str]
 
 _TERMINAL_STATES = frozenset(s.value for s in JobState if s.terminal)
 
+_REMEMBER_AT_LEAST = 256
+"""Rate keys kept before the first sweep of idle ones (a sweep is due when the count doubles since the last)."""
+
 
 class OutboxClosed(Exception):
     """The outbox was closed: stop sending."""
@@ -55,7 +58,8 @@ class Outbox:
         self._on_coalesced = on_coalesced or (lambda n: None)
         self._clock = clock
         self._pending: dict[Slot, tuple[Slot, dict[str, Any]]] = {}
-        self._last_sent: dict[Slot, float] = {}
+        self._last_sent: dict[Slot, float] = {}  # rate key → when it last sent; idle keys are swept
+        self._sweep_at = _REMEMBER_AT_LEAST
         self._wake = asyncio.Event()
         self._closed: BaseException | None = None
         self._urgent: dict[Slot, None] = {}  # slots holding a terminal job state: first at their key's next turn
@@ -63,6 +67,11 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    @property
+    def remembered_rate_keys(self) -> int:
+        """How many rate keys the outbox holds a last-send time for (about twice those active in one interval)."""
+        return len(self._last_sent)
 
     def offer(self, slot: Slot, rate_key: Slot, message: dict[str, Any]) -> None:
         """Queue `message` in `slot`, replacing (and counting) an older one still waiting there."""
@@ -124,7 +133,7 @@ class Outbox:
             if due <= now:
                 del self._urgent[slot]
                 del self._pending[slot]
-                self._last_sent[rate_key] = now
+                self._sent(rate_key, now)
                 return message, 0.0
             ending.add(rate_key)
             wait = min(wait, due - now)
@@ -134,16 +143,18 @@ class Outbox:
             due = self._last_sent.get(rate_key, -math.inf) + self.interval
             if due <= now:
                 del self._pending[slot]
-                self._last_sent[rate_key] = now
-                if len(self._last_sent) > 4 * self.max_pending:
-                    self._forget_idle(now)
+                self._sent(rate_key, now)
                 return message, 0.0
             wait = min(wait, due - now)
         return None, wait
 
-    def _forget_idle(self, now: float) -> None:
-        for key in [k for k, t in self._last_sent.items() if now - t > self.interval]:
-            del self._last_sent[key]
+    def _sent(self, rate_key: Slot, now: float) -> None:
+        self._last_sent[rate_key] = now
+        if len(self._last_sent) >= self._sweep_at:
+            # a key idle for a whole interval may send at once, exactly as a key never seen: forget it
+            for key in [k for k, t in self._last_sent.items() if now - t >= self.interval]:
+                del self._last_sent[key]
+            self._sweep_at = max(_REMEMBER_AT_LEAST, 2 * len(self._last_sent))
 
     async def next(self) -> dict[str, Any]:
         """Wait for the next message allowed to leave; raises `OutboxClosed` once closed."""

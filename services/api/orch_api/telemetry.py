@@ -59,7 +59,9 @@ class ApiMetrics:
             self.jobs_by_state.labels(state=state.value)
 
     def job_finished(self) -> None:
-        self._finished.append(time.monotonic())
+        now = time.monotonic()
+        self._finished.append(now)
+        self._forget_finished_before(now - 60.0)  # bounded even when nothing scrapes /metrics
 
     def observe_backend(self, m: BackendMetrics) -> None:
         self.backend_queue.labels(backend=m.backend_id).set(m.queue_remaining)
@@ -90,8 +92,10 @@ class ApiMetrics:
             self.backends_by_status.labels(status=status).set(n)
 
     def render(self) -> bytes:
-        cutoff = time.monotonic() - 60.0
-        while self._finished and self._finished[0] < cutoff:
-            self._finished.popleft()
+        self._forget_finished_before(time.monotonic() - 60.0)
         self.jobs_per_minute.set(len(self._finished))
         return generate_latest(self.registry)
+
+    def _forget_finished_before(self, cutoff: float) -> None:
+        while self._finished and self._finished[0] < cutoff:
+            self._finished.popleft()
