@@ -19,6 +19,7 @@ message and body parses and dumps back to itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from enum import StrEnum
@@ -408,6 +409,8 @@ _KNOWN_TYPES = frozenset(MessageType)
 def parse_ws_message(raw: str | bytes | dict[str, Any]) -> WsMessage | UnknownMessage:
     """Parse one websocket text message; anything we cannot model becomes an :class:`UnknownMessage`."""
     if isinstance(raw, str | bytes):
+        with contextlib.suppress(ValidationError):  # the usual case in one pass; the rest is told apart below
+            return _WS_MESSAGE.validate_json(raw)
         try:
             raw = json.loads(raw)
         except ValueError:
