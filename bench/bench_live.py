@@ -417,6 +417,7 @@ def live_section(r: LiveResult) -> str:
         f"| progress latency p50 per tenth of the run, ms | {' '.join(f'{s * 1000:.1f}' for s in slices)} |",
         f"| API RSS after 10% of the run → at the end | {rss_first:.1f} → {rss_last:.1f} MiB "
         f"(slope {_slope_per_min(warm):+.2f} MiB/min, max {max((v for _, v in r.rss), default=float('nan')):.1f}) |",
+        f"| API RSS at the end of each tenth of the run, MiB | {' '.join(f'{v:.1f}' for v in _rss_tenths(r))} |",
         f"| client errors | {errors[:3] or 'none'} |",
         *_page_rows(r),
         "",
@@ -440,6 +441,14 @@ def _mean_rate(r: LiveResult) -> float:
         if last - first >= 1.0
     ]
     return statistics.fmean(rates) if rates else float("nan")
+
+
+def _rss_tenths(r: LiveResult) -> list[float]:
+    """The last RSS sample in each tenth of the run (the shape of the curve: growing, or levelling off)."""
+    tenths: dict[int, float] = {}
+    for elapsed, mib in r.rss:
+        tenths[min(_SLICES - 1, int(elapsed / r.duration_s * _SLICES))] = mib
+    return [tenths[k] for k in sorted(tenths)]
 
 
 def _latency_slices(r: LiveResult) -> list[float]:
