@@ -151,8 +151,8 @@ class Outbox:
     def _sent(self, rate_key: Slot, now: float) -> None:
         self._last_sent[rate_key] = now
         if len(self._last_sent) >= self._sweep_at:
-            # a key idle for a whole interval may send at once, exactly as a key never seen: forget it
-            for key in [k for k, t in self._last_sent.items() if now - t >= self.interval]:
+            # a key whose next turn has come may send at once, exactly as a key never seen: forget it
+            for key in [k for k, t in self._last_sent.items() if t + self.interval <= now]:
                 del self._last_sent[key]
             self._sweep_at = max(_REMEMBER_AT_LEAST, 2 * len(self._last_sent))
 
