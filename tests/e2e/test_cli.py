@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -120,8 +121,13 @@ async def test_orch_submit_wait_follows_the_job_and_downloads_its_outputs(tmp_pa
 def test_orch_submit_names_what_is_wrong_with_a_bad_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    result = subprocess.run(_orch("submit", str(bad), "--api", "http://127.0.0.1:9"), capture_output=True, text=True)
-    assert result.returncode == 1 and "is not JSON" in result.stdout
+    result = subprocess.run(
+        _orch("submit", str(bad), "--api", "http://127.0.0.1:9"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "40"},  # a narrow terminal must not break the message
+    )
+    assert result.returncode == 1 and f"error: {bad} is not JSON" in result.stderr
 
 
 async def test_orch_diagnose_passes_every_check_on_a_sim_and_fails_on_a_dead_port(tmp_path: Path) -> None:

@@ -23,11 +23,13 @@ def submit_command(
 
     from orch_cli.submit import SubmitError, submit_workflow, wait_for_job
 
-    console = Console()
+    # lines are never broken to the terminal's width: a script reads whole paths, URLs and messages
+    console = Console(soft_wrap=True)
+    errors = Console(stderr=True, soft_wrap=True)
     try:
         job_id = asyncio.run(submit_workflow(api, workflow, backend))
     except SubmitError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"submitted job [bold]{job_id}[/]")
     if not wait:
@@ -36,7 +38,7 @@ def submit_command(
     job = asyncio.run(wait_for_job(api, job_id, console))
     if job["state"] != "succeeded":
         error = job.get("error") or {}
-        console.print(f"[red]job {job['state']}[/]: {error.get('message', '')} {error.get('node_id') or ''}")
+        errors.print(f"[red]job {job['state']}[/]: {error.get('message', '')} {error.get('node_id') or ''}")
         raise typer.Exit(1)
     for output in job.get("outputs", []):
         url = f"{api}/api/artifacts/{output['artifact_id']}"
