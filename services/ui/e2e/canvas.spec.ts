@@ -505,6 +505,44 @@ describe("the canvas against a live fleet", () => {
     await page.getByTestId("toggle-log").click();
   });
 
+  it("keeps a new project apart from the open one whose save was still on the wire when New was clicked", async () => {
+    const isSave = (r: { url(): string; method(): string }) => /\/api\/projects\/[^/]+$/.test(r.url()) && r.method() === "PUT";
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route(
+      (url) => /\/api\/projects\/[^/]+$/.test(url.pathname),
+      async (route) => {
+        if (route.request().method() !== "PUT") return route.fallback();
+        const response = await route.fetch(); // stored by the server; its reply reaches the page only once released
+        await held;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    const saving = page.waitForRequest(isSave);
+    await page.getByTestId("save-button").click();
+    const oldId = new URL((await saving).url()).pathname.split("/").pop()!;
+    const project = async (id: string) => {
+      const body = (await (await page.request.get(`${stack.url}/api/projects/${id}`)).json()) as { document?: { name: string; nodes: unknown[] } };
+      return body.document ?? (body as unknown as { name: string; nodes: unknown[] });
+    };
+    await expect.poll(async () => (await project(oldId)).nodes.length).toBeGreaterThan(0);
+    const before = await project(oldId);
+
+    await page.getByText("New", { exact: true }).click();
+    await page.locator('[data-testid^="workflow-node-"]').first().waitFor({ state: "detached" });
+    const replied = page.waitForResponse((r) => isSave(r.request()));
+    release();
+    await replied;
+    const created = page.waitForRequest((r) => r.url().endsWith("/api/projects") && r.method() === "POST", { timeout: 15_000 });
+    await page.getByTestId("add-file-input").setInputFiles([workflow("api_basic.json")]);
+    await page.locator('[data-testid^="workflow-node-"]').first().waitFor();
+    await created; // the new project is saved as a project of its own
+    await page.getByTestId("save-status").filter({ hasText: /^saved$/ }).waitFor({ timeout: 20_000 });
+    const after = await project(oldId);
+    expect([after.name, after.nodes.length]).toEqual([before.name, before.nodes.length]);
+  });
+
   it("chains a text-to-image workflow into an image-to-image one in a new project", async () => {
     await page.getByText("New", { exact: true }).click();
     await page.locator('[data-testid^="workflow-node-"]').first().waitFor({ state: "detached" });
