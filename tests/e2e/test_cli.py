@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from orch_common.natsutil import free_port
 from tests.helpers import FIXTURES
@@ -116,6 +117,29 @@ async def test_orch_submit_wait_follows_the_job_and_downloads_its_outputs(tmp_pa
         assert "succeeded" in result.stdout
         [png] = list(out.glob("*.png"))
         assert png.read_bytes().startswith(b"\x89PNG")
+
+
+async def test_a_ctrl_c_at_the_terminal_stops_every_service_before_nats_server(tmp_path: Path) -> None:
+    port = free_port()
+    args = _orch("up", "--data-dir", str(tmp_path / "data"), "--port", str(port), "--nats-port", str(free_port()))
+    args += ["--sim-port-base", str(free_port()), "--sims", "2"]
+    # a terminal job: its own process group, which Ctrl-C signals as a whole
+    up = await asyncio.to_thread(
+        subprocess.Popen, args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        await _wait_online(f"http://127.0.0.1:{port}", 2)
+        children = psutil.Process(up.pid).children()
+        [nats] = [c for c in children if c.name() == "nats-server"]
+        services = [c for c in children if c.pid != nats.pid]
+        os.killpg(up.pid, signal.SIGINT)
+        while any(s.is_running() and s.status() != psutil.STATUS_ZOMBIE for s in services):
+            assert nats.is_running() and nats.status() != psutil.STATUS_ZOMBIE, "nats-server stopped before a service"
+            await asyncio.sleep(0.02)
+        assert await asyncio.to_thread(up.wait, 60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
 
 
 def test_orch_submit_names_what_is_wrong_with_a_bad_file(tmp_path: Path) -> None:

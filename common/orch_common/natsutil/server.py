@@ -94,7 +94,9 @@ class NatsServer:
         """Start the server and wait until it accepts TCP connections."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self._proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT)
+        # a session of its own: a Ctrl-C at the terminal reaches the owner, which stops the server last, after
+        # the services that still publish on their way out
+        self._proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
