@@ -119,6 +119,11 @@ async def test_orch_submit_wait_follows_the_job_and_downloads_its_outputs(tmp_pa
         assert png.read_bytes().startswith(b"\x89PNG")
 
 
+def _alive(process: psutil.Process) -> bool:
+    """Running, and not a zombie left for its parent to reap."""
+    return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+
+
 async def test_a_ctrl_c_at_the_terminal_stops_every_service_before_nats_server(tmp_path: Path) -> None:
     port = free_port()
     args = _orch("up", "--data-dir", str(tmp_path / "data"), "--port", str(port), "--nats-port", str(free_port()))
@@ -133,8 +138,9 @@ async def test_a_ctrl_c_at_the_terminal_stops_every_service_before_nats_server(t
         [nats] = [c for c in children if c.name() == "nats-server"]
         services = [c for c in children if c.pid != nats.pid]
         os.killpg(up.pid, signal.SIGINT)
-        while any(s.is_running() and s.status() != psutil.STATUS_ZOMBIE for s in services):
-            assert nats.is_running() and nats.status() != psutil.STATUS_ZOMBIE, "nats-server stopped before a service"
+        deadline = time.monotonic() + 60
+        while any(_alive(s) for s in services) and time.monotonic() < deadline:
+            assert _alive(nats), "nats-server stopped before a service"
             await asyncio.sleep(0.02)
         assert await asyncio.to_thread(up.wait, 60) == 0
     finally:
