@@ -40,15 +40,16 @@ from typing import Any
 import duckdb
 import httpx
 import nats
-import psutil
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from bench.common import (
+    CPU_ROLES,
     STATS_HEADER,
     STATS_RULE,
     bench_stack,
+    cpu_by_role,
     jetstream_floor,
     post_prompt_floor,
     rss_mib,
@@ -260,36 +261,7 @@ def dispatch_section(r: DispatchResult) -> str:
 
 MAX_INFLIGHT_ENV = "ORCH_SCHEDULER_MAX_INFLIGHT_PER_BACKEND"
 QUEUE_AHEAD_ENV = "ORCH_SCHEDULER_QUEUE_AHEAD_S"
-ROLES = ("api", "scheduler", "nats-server", "sims", "agents", "bench client")
 IDLE_WINDOW_S = 2.0
-
-
-def _role(name: str) -> str:
-    if name.startswith("agent-"):
-        return "agents"
-    if name.startswith("sim-") or name == "floor":
-        return "sims"
-    return name
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        times = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return 0.0
-    return float(times.user + times.system)
-
-
-def _cpu_by_role(stack: Stack) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each part of the stack, summed per role."""
-    out = dict.fromkeys(ROLES, 0.0)
-    for name, proc in stack.procs.items():
-        if proc.popen is not None and proc.alive:
-            out[_role(name)] = out.get(_role(name), 0.0) + _cpu_seconds(proc.popen.pid)
-    if stack.nats.pid is not None:
-        out["nats-server"] = _cpu_seconds(stack.nats.pid)
-    out["bench client"] = _cpu_seconds(os.getpid())
-    return out
 
 
 @dataclass(frozen=True)
@@ -388,13 +360,13 @@ async def measure_throughput(
             nc = await nats.connect(stack.nats.url)
             subs = await _watch(nc, watch)
             await asyncio.sleep(1.0)  # let start-up work (registrations, first heartbeats) settle
-            idle_before = _cpu_by_role(stack)
+            idle_before = cpu_by_role(stack)
             await asyncio.sleep(IDLE_WINDOW_S)
-            idle_after = _cpu_by_role(stack)
+            idle_after = cpu_by_role(stack)
             queue: asyncio.Queue[int] = asyncio.Queue()
             for i in range(jobs):
                 queue.put_nowait(i)
-            cpu_before = _cpu_by_role(stack)
+            cpu_before = cpu_by_role(stack)
             started = time.perf_counter()
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
 
@@ -411,15 +383,15 @@ async def measure_throughput(
                 await asyncio.wait_for(watch.all_done.wait(), timeout=max(120.0, jobs * 0.2))
             wall = watch.last_terminal_at - started
             stream_events = await _settled_stream_count(stack, quiet_s=0.5)
-            cpu_after = _cpu_by_role(stack)
+            cpu_after = cpu_by_role(stack)
             rss = _rss(stack)
             for sub in subs:
                 await sub.unsubscribe()
             await nc.close()
             stack.procs["scheduler"].stop()
             log_events, log_distinct, succeeded = _log_counts(stack)
-    cpu = {role: cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0) for role in ROLES}
-    idle = {role: (idle_after.get(role, 0.0) - idle_before.get(role, 0.0)) / IDLE_WINDOW_S for role in ROLES}
+    cpu = {role: cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0) for role in CPU_ROLES}
+    idle = {role: (idle_after.get(role, 0.0) - idle_before.get(role, 0.0)) / IDLE_WINDOW_S for role in CPU_ROLES}
     return ThroughputResult(
         jobs,
         backends,
@@ -514,7 +486,7 @@ def throughput_section(results: list[ThroughputResult]) -> str:
                 for r in results
             ],
         ),
-        *(row(f"CPU ms per job: {role}", [cpu_ms(r, role) for r in results]) for role in ROLES),
+        *(row(f"CPU ms per job: {role}", [cpu_ms(r, role) for r in results]) for role in CPU_ROLES),
         row("CPU ms per job: all", [f"{sum(r.cpu_s.values()) / r.jobs * 1000:.2f}" for r in results]),
         row(
             "idle CPU ms per second before the run: sims + agents / all",

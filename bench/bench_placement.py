@@ -55,7 +55,7 @@ import numpy as np
 from nats.aio.msg import Msg
 from PIL import Image
 
-from bench.common import STATS_HEADER, STATS_RULE, stats
+from bench.common import CPU_ROLES, STATS_HEADER, STATS_RULE, cpu_by_role, stats
 from orch_common.contracts import events as ev
 from orch_common.contracts import runs as rn
 from orch_common.contracts import subjects
@@ -662,6 +662,7 @@ async def _one_chains(
                     raise RuntimeError(f"project refused: {response.status_code} {response.text[:300]}")
                 project_ids.append(response.json()["id"])
             async with watching(stack, jobs) as watch:
+                cpu_before, clock_before = cpu_by_role(stack), time.monotonic()
                 run_ids = []
                 for pid in project_ids:
                     response = await http.post(f"/api/projects/{pid}/runs", json={})
@@ -670,6 +671,7 @@ async def _one_chains(
                     run_ids.append(response.json()["run_id"])
                 total = sum(sum(c.steps) for c in plan) * step_s
                 await asyncio.wait_for(watch.all_done.wait(), timeout=max(180.0, 5 * total))
+                cpu_after, clock_after = cpu_by_role(stack), time.monotonic()
             handoffs, cross = [], []
             steps: dict[str, int] = {}
             for run_id, c in zip(run_ids, plan, strict=True):
@@ -692,7 +694,13 @@ async def _one_chains(
             watch.makespan(),
             useful_gpu_share(watch, len(servers)),
             watch.states(),
-            {"handoffs": handoffs, "cross": cross, "fixed_cost": _fixed_cost(watch, steps, servers, step_s)},
+            {
+                "handoffs": handoffs,
+                "cross": cross,
+                "fixed_cost": _fixed_cost(watch, steps, servers, step_s),
+                "cpu": {role: cpu_after[role] - cpu_before[role] for role in CPU_ROLES},
+                "cpu_wall": clock_after - clock_before,
+            },
         )
 
 
@@ -782,6 +790,8 @@ def chains_section(
         "Policy alone: the scheduler's own `decide` and run engine on a fake clock over the same projects and "
         "servers (each stage submitted the moment the one before it succeeds, no handoff cost, no processes).",
         "",
+        cpu_table(results),
+        "",
         "Handoff: upstream `JobSucceeded` → downstream `JobStarted` (prompt accepted, image uploaded).",
         "",
         STATS_HEADER,
@@ -799,6 +809,27 @@ def chains_section(
         "handoff path itself.",
         "",
     ]
+    return "\n".join(lines)
+
+
+def cpu_table(results: Sequence[PolicyResult]) -> str:
+    """Where the machine's CPU went while each policy's work ran: seconds per part, and cores busy on average."""
+    cores = os.cpu_count() or 1
+    lines = [
+        "CPU seconds (user + system, psutil) from the first run submitted to the last job ended, per part of the "
+        f"fleet on this {cores}-core machine (`sims` and `agents` summed over all of them):",
+        "",
+        f"| policy | {' | '.join(CPU_ROLES)} | all | CPU ms per job | cores busy on average |",
+        f"| --- |{' ---: |' * (len(CPU_ROLES) + 3)}",
+    ]
+    for r in results:
+        cpu, jobs = r.extra["cpu"], sum(r.states.values())
+        total = sum(cpu.values())
+        cells = " | ".join(f"{cpu[role]:.1f}" for role in CPU_ROLES)
+        lines.append(
+            f"| `{r.policy}` | {cells} | {total:.1f} | {total * 1000 / max(jobs, 1):.0f} | "
+            f"{total / r.extra['cpu_wall']:.2f} of {cores} |"
+        )
     return "\n".join(lines)
 
 

@@ -6,13 +6,14 @@
 - `bench_stack`: nats-server + scheduler + api + N sims with their agents, every part a real process
   (`tests.helpers.stack.Stack`), cleaned up on exit;
 - `tiny_workflow`: the cheapest model-free prompt (EmptyImage 8×8 → PreviewImage);
-- `rss_mib`: resident memory of a process.
+- `rss_mib`: resident memory of a process; `cpu_by_role`: CPU seconds so far of each part of a stack.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -31,8 +32,10 @@ from nats.js.api import StorageType, StreamConfig
 from tests.helpers.stack import Stack
 
 __all__ = [
+    "CPU_ROLES",
     "Stats",
     "bench_stack",
+    "cpu_by_role",
     "jetstream_floor",
     "percentile",
     "post_prompt_floor",
@@ -128,6 +131,38 @@ async def post_prompt_floor(sim_url: str, n: int) -> list[float]:
             samples.append(time.perf_counter() - started)
             response.raise_for_status()
     return samples
+
+
+CPU_ROLES = ("api", "scheduler", "nats-server", "sims", "agents", "bench client")
+"""The parts of a bench stack whose CPU `cpu_by_role` reports (`sims` and `agents` summed over all of them)."""
+
+
+def _role(name: str) -> str:
+    if name.startswith("agent-"):
+        return "agents"
+    if name.startswith("sim-") or name == "floor":
+        return "sims"
+    return name
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def cpu_by_role(stack: Stack) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the stack, summed per role."""
+    out = dict.fromkeys(CPU_ROLES, 0.0)
+    for name, proc in stack.procs.items():
+        if proc.popen is not None and proc.alive:
+            out[_role(name)] = out.get(_role(name), 0.0) + _cpu_seconds(proc.popen.pid)
+    if stack.nats.pid is not None:
+        out["nats-server"] = _cpu_seconds(stack.nats.pid)
+    out["bench client"] = _cpu_seconds(os.getpid())
+    return out
 
 
 def rss_mib(pid: int) -> float:

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from orch_sim.nodes import SimDirs
+from orch_sim.nodes.resample import _weights, resize
 
 from .fakes import FIXTURES, call, fixture_json, make_context, make_dirs, run_prompt
 
@@ -151,3 +152,15 @@ async def test_blur_keeps_a_uniform_image_and_softens_an_edge(dirs: SimDirs) -> 
     assert out.shape == edge.shape
     assert 0.0 < out[0, 5, 7, 0] < 0.5 < out[0, 5, 8, 0] < 1.0
     assert np.allclose(out[:, :, :3], 0.0) and np.allclose(out[:, :, 13:], 1.0)
+
+
+@pytest.mark.parametrize(("source", "target"), [((30, 40), (23, 17)), ((23, 17), (61, 45)), ((707, 707), (32, 32))])
+def test_nearest_exact_picks_the_same_pixels_as_its_weight_matrix(
+    source: tuple[int, int], target: tuple[int, int]
+) -> None:
+    image = np.random.default_rng(2).random((2, *source, 3), dtype=np.float32)
+    rows, cols = _weights(source[0], target[0], "nearest-exact"), _weights(source[1], target[1], "nearest-exact")
+    by_matrix = (rows @ image.transpose(0, 3, 1, 2) @ cols.T).transpose(0, 2, 3, 1)
+    picked = resize(image, target[1], target[0], "nearest-exact")
+    assert picked.shape == (2, *target, 3) and picked.dtype == np.float32 and picked.flags.c_contiguous
+    assert np.array_equal(picked, by_matrix)
