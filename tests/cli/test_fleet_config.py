@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,15 @@ def test_a_bad_config_file_is_an_error_naming_the_entry(tmp_path: Path, toml: st
 def test_duplicate_backend_ids_are_refused() -> None:
     with pytest.raises(ConfigError, match="repeated: h-1"):
         load_backends(["http://h:1", "http://h:1"], None, None)
+
+
+def test_orch_up_help_shows_the_config_files_table_name() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "orch_cli", "up", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[[backends]]" in result.stdout  # rich markup would eat an unescaped "[[backends]]"

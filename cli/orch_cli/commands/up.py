@@ -45,7 +45,7 @@ def up_command(
     host: str = typer.Option("127.0.0.1", envvar="ORCH_API_HOST", help="Address of the canvas and API."),
     nats_port: int = typer.Option(4222, envvar="ORCH_NATS_PORT", help="NATS client port."),
     comfy_url: list[str] = typer.Option([], "--comfy-url", help="A ComfyUI server to drive (repeatable)."),
-    config: Path | None = typer.Option(None, "--config", help="TOML file listing [[backends]] with url (and id)."),
+    config: Path | None = typer.Option(None, "--config", help="TOML file listing \\[\\[backends]] with url (and id)."),
     sims: int = typer.Option(3, envvar="ORCH_SIMS", help="Simulated servers to start when no ComfyUI is configured."),
     sim_port_base: int = typer.Option(8190, help="First port of the simulated servers."),
 ) -> None:
