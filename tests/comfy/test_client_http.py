@@ -109,6 +109,35 @@ def test_the_validation_message_names_the_first_failing_node_and_input():
     )
 
 
+@pytest.mark.parametrize(
+    ("fixture", "said"),
+    [
+        ("prompt_error_loadimage_missing_file.json", "(image - Invalid image file: does_not_exist.png)"),
+        ("prompt_error_invalid_combo_value.json", "(upscale_method: 'nope' not in ['nearest-exact', 'bilinear',"),
+        ("prompt_error_bad_link_type_mismatch.json", "(image, received_type(MASK) mismatch input_type(IMAGE))"),
+    ],
+)
+def test_the_validation_message_carries_what_comfyui_says_is_wrong(fixture: str, said: str) -> None:
+    from orch_common.comfy.errors import error_for_response
+
+    body = load_json(fixture)["response"]
+    response = httpx.Response(400, json=body, request=httpx.Request("POST", f"{BASE}/prompt"))
+    assert said in str(error_for_response(response))
+
+
+def test_a_long_node_error_detail_is_cut_short() -> None:
+    from orch_common.comfy.errors import error_for_response
+
+    body = load_json("prompt_error_invalid_combo_value.json")["response"]
+    node = next(iter(body["node_errors"].values()))
+    choices = ", ".join(f"'m{i}.safetensors'" for i in range(500))
+    node["errors"][0]["details"] = f"ckpt_name: 'x' not in [{choices}]"
+    response = httpx.Response(400, json=body, request=httpx.Request("POST", f"{BASE}/prompt"))
+    message = str(error_for_response(response))
+    assert "(ckpt_name: 'x' not in ['m0.safetensors'" in message and "m499" not in message
+    assert message.endswith("…)")
+
+
 @pytest.mark.parametrize("name", prompt_error_files(500))
 async def test_a_server_failure_on_submit_raises_a_server_error_with_its_text(name):
     server = RecordedServer().on("POST", "/prompt", recorded_prompt_answer(name))

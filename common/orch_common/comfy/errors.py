@@ -126,8 +126,15 @@ class ComfyServerError(ComfyHTTPError):
     """5xx: the server failed; ``body`` holds its text (e.g. "Server got itself in trouble")."""
 
 
+_DETAILS_SHOWN = 300
+"""Characters of a node error's details kept in the message (a COMBO's details list every choice)."""
+
+
 def _describe_validation(error: ErrorDetail, node_errors: dict[str, NodeError]) -> str:
-    """``<type>: <message> (<details>); node <id> (<class>) input '<name>': <type>: <message>``."""
+    """``<type>: <message> (<details>); node <id> (<class>) input '<name>': <type>: <message> (<details>)``.
+
+    A node error's details say what is wrong ("image - Invalid image file: cat.png", "ckpt_name: 'x' not in
+    [...]"); they are left out only when they just repeat the input's name."""
     head = f"{error.type}: {error.message}"
     if error.details:
         head += f" ({error.details})"
@@ -139,8 +146,12 @@ def _describe_validation(error: ErrorDetail, node_errors: dict[str, NodeError]) 
     input_name = item.extra_info.get("input_name")
     if input_name:
         where += f" input {input_name!r}"
+    what = f"{item.type}: {item.message}"
+    details = item.details.strip()
+    if details and details != input_name:
+        what += f" ({details if len(details) <= _DETAILS_SHOWN else details[: _DETAILS_SHOWN - 1] + '…'})"
     more = f" (and {len(node_errors) - 1} more failing node(s))" if len(node_errors) > 1 else ""
-    return f"{head}; {where}: {item.type}: {item.message}{more}"
+    return f"{head}; {where}: {what}{more}"
 
 
 def _body_text(response: httpx.Response) -> str:
