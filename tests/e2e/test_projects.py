@@ -260,3 +260,29 @@ async def test_a_run_request_the_project_cannot_carry_out_is_refused_naming_the_
         missing = await stack.http.post("/api/projects/nope/runs", json={})
         assert missing.status_code == 404
         assert (await stack.http.get("/api/runs/nope")).status_code == 404
+
+
+async def test_a_swept_raw_input_value_the_servers_reject_is_refused_before_any_job_runs(tmp_path: Path) -> None:
+    async with Stack(tmp_path) as stack:
+        await _start_fleet(stack, "sim-a")
+        project_id = await _project(stack, [_gen("gen")])
+        cases = [
+            ("3.steps", ["many"], "3.steps of KSampler: expected an integer, got 'many'"),
+            ("3.steps", [4, 0], "3.steps of KSampler: 0 is smaller than the minimum 1"),
+            ("3.sampler_name", ["euler", "bogus"], "3.sampler_name of KSampler: 'bogus' is not one of"),
+            ("5.width", [64, 64.5], "5.width of EmptyLatentImage: expected an integer, got 64.5"),
+        ]
+        for parameter, values, said in cases:
+            body = {"sweep": {"axes": [{"node": "gen", "parameter": parameter, "values": values}]}}
+            response = await stack.http.post(f"/api/projects/{project_id}/runs", json=body)
+            assert response.status_code == 422, (body, response.text)
+            detail = response.json()["detail"]
+            assert detail["code"] == "bad_value" and "node 'gen'" in detail["message"], detail
+            assert said in detail["message"], detail
+        runs = (await stack.http.get(f"/api/projects/{project_id}/runs")).json()["runs"]
+        assert runs == [], "a refused run was recorded"
+        body = {"sweep": {"axes": [{"node": "gen", "parameter": "3.sampler_name", "values": ["euler", "ddim"]}]}}
+        accepted = await stack.http.post(f"/api/projects/{project_id}/runs", json=body)
+        assert accepted.status_code == 202, accepted.text
+        view = await _wait_run(stack, accepted.json()["run_id"])
+        assert view["state"] == "succeeded", view

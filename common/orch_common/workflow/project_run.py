@@ -36,6 +36,7 @@ __all__ = [
     "SEED_INPUTS",
     "ItemValues",
     "ProjectRunError",
+    "RawValue",
     "RunPlan",
     "check_edges",
     "checkpoint_of",
@@ -43,6 +44,7 @@ __all__ = [
     "item_prompt",
     "plan_run",
     "port_address",
+    "raw_values",
     "workflow_signature",
 ]
 
@@ -320,6 +322,40 @@ def plan_run(
         repeat=sweep.repeat,
         vary_seeds=sweep.vary_seeds,
     )
+
+
+@dataclass(frozen=True)
+class RawValue:
+    """A value a run sets by `<api node>.<input>`, which no exposed parameter types: for the caller to check
+    against a server's object_info."""
+
+    node: str
+    api_node: str
+    class_type: str
+    input: str
+    value: Any
+
+
+def raw_values(document: ProjectDocument, plan: RunPlan) -> list[RawValue]:
+    """The distinct values the run's nodes set by `<api node>.<input>`: saved in the node and swept."""
+    nodes = _nodes(document)
+    out: dict[tuple[str, str, str], RawValue] = {}
+
+    def add(node: ProjectNode, parameter: str, value: Any) -> None:
+        address = _raw_address(node, parameter) if _exposed(node).parameter(parameter) is None else None
+        if address is None:
+            return
+        key = (node.id, parameter, json.dumps(value, sort_keys=True, default=str))
+        class_type = str(node.workflow_api[address[0]].get("class_type", ""))
+        out.setdefault(key, RawValue(node.id, address[0], class_type, address[1], value))
+
+    for node_id in plan.nodes:
+        for parameter, value in nodes[node_id].values.items():
+            add(nodes[node_id], parameter, value)
+    for values in plan.items:
+        for (node_id, parameter), value in values.items():
+            add(nodes[node_id], parameter, value)
+    return list(out.values())
 
 
 def checkpoint_of(prompt: Mapping[str, Any]) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any
 
 from orch_api.errors import ApiError, BadGateway, Unprocessable
@@ -83,6 +83,20 @@ class ObjectInfoStore:
         if digest not in self._indexes:
             self._indexes[digest] = ObjectInfoIndex(info)
         return self._indexes[digest]
+
+    async def answering(
+        self, backends: Iterable[BackendRecord], *, tries: int, wait_s: float
+    ) -> AsyncGenerator[tuple[BackendRecord, ObjectInfoIndex]]:
+        """The index of each of `backends` that answers within `wait_s`, online ones first, `tries` asked at most
+        (those without a comfy_url are not asked). Use it under `contextlib.aclosing` when stopping early."""
+        askable = sorted((b for b in backends if b.comfy_url), key=lambda b: (b.status != "online", not b.live, b.id))
+        for backend in askable[:tries]:
+            try:
+                index = await asyncio.wait_for(self.index(backend), wait_s)
+            except (ApiError, TimeoutError) as exc:
+                log.debug("no object_info from %s: %s", backend.id, exc)
+                continue
+            yield backend, index
 
     async def convert(self, ui: Mapping[str, Any], backend: BackendRecord) -> dict[str, Any]:
         """Convert a UI workflow to an API prompt with `backend`'s object_info; 422 naming what failed."""

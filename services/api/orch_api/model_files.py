@@ -14,7 +14,7 @@ is refused with 422 `missing_models`, naming the files and which backends have w
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orch_api.conversion import ObjectInfoStore
-from orch_api.errors import ApiError, Unprocessable
+from orch_api.errors import Unprocessable
 from orch_api.registry import BackendRecord
 from orch_common.workflow import check_capability
 from orch_common.workflow.capability import MODEL_SUFFIXES
@@ -72,21 +72,18 @@ async def confirm_model_uses(
     """
     if not uses:
         return uses
-    askable = sorted((b for b in backends if b.comfy_url), key=lambda b: (b.status != "online", not b.live, b.id))
-    for backend in askable[:OBJECT_INFO_TRIES]:
-        try:
-            index = await asyncio.wait_for(store.index(backend), OBJECT_INFO_WAIT_S)
-            capability = check_capability(dict(workflow), index)
-        except (ApiError, TimeoutError) as exc:
-            log.debug("model inputs not confirmed with %s's object_info: %s", backend.id, exc)
-            continue
-        except Exception as exc:  # the checker's own errors must not refuse a submission
-            log.warning("model inputs not confirmed with %s's object_info: %s", backend.id, exc)
-            continue
-        return [
-            ModelUse(str(m.node_id), str(workflow[m.node_id]["class_type"]), str(m.input), str(m.name))
-            for m in capability.required_models
-        ]
+    answering = store.answering(backends, tries=OBJECT_INFO_TRIES, wait_s=OBJECT_INFO_WAIT_S)
+    async with contextlib.aclosing(answering):
+        async for backend, index in answering:
+            try:
+                capability = check_capability(dict(workflow), index)
+            except Exception as exc:  # the checker's own errors must not refuse a submission
+                log.warning("model inputs not confirmed with %s's object_info: %s", backend.id, exc)
+                continue
+            return [
+                ModelUse(str(m.node_id), str(workflow[m.node_id]["class_type"]), str(m.input), str(m.name))
+                for m in capability.required_models
+            ]
     return uses
 
 

@@ -22,13 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orch_api.context import ApiContext, get_ctx, path_id, read_json
 from orch_api.errors import ApiError, BadRequest, Conflict, NotFound, Unprocessable
+from orch_api.model_files import OBJECT_INFO_TRIES, OBJECT_INFO_WAIT_S
 from orch_api.prompts import check_api_prompt, check_capable
-from orch_api.registry import read_backends
+from orch_api.registry import BackendRecord, read_backends
 from orch_api.routes.projects import _get as read_project
 from orch_common.contracts.projects import ProjectDocument
 from orch_common.contracts.rpc import RpcVerb
 from orch_common.contracts.runs import RunCancellationRequested, RunItemRetryRequested, RunRequested, Sweep
-from orch_common.workflow.project_run import ProjectRunError, plan_run
+from orch_common.workflow.object_info import ObjectInfoIndex, WidgetInput
+from orch_common.workflow.project_run import ProjectRunError, RunPlan, plan_run, raw_values
+from orch_common.workflow.validate import check_value
 
 __all__ = ["StartRun", "router"]
 
@@ -71,16 +74,51 @@ async def _run(ctx: ApiContext, run_id: str) -> dict[str, Any]:
     return result
 
 
-async def _check_capable(ctx: ApiContext, document: ProjectDocument, nodes: tuple[str, ...]) -> None:
-    """Every node the run executes has a backend with all its classes (its pin, when pinned), as for a job."""
+async def _check_capable(
+    ctx: ApiContext, document: ProjectDocument, nodes: tuple[str, ...]
+) -> dict[str, list[BackendRecord]]:
+    """Every node the run executes has a backend with all its classes (its pin, when pinned), as for a job;
+    the backends that can run each node."""
     backends = await read_backends(ctx.bus)
     by_id = {n.id: n for n in document.nodes}
+    capable: dict[str, list[BackendRecord]] = {}
     for node_id in nodes:
         node = by_id[node_id]
         try:
-            check_capable(check_api_prompt(node.workflow_api), backends, node.pinned_backend)
+            ids = check_capable(check_api_prompt(node.workflow_api), backends, node.pinned_backend)
         except ApiError as exc:
             raise Unprocessable(f"node {node_id!r}: {exc.message}", code=exc.code, extra=exc.extra) from None
+        capable[node_id] = [backends[i] for i in ids]
+    return capable
+
+
+async def _check_raw_values(
+    ctx: ApiContext, document: ProjectDocument, plan: RunPlan, capable: dict[str, list[BackendRecord]]
+) -> None:
+    """A value set by `<api node>.<input>` (no exposed parameter types it) is checked against the object_info of
+    the backends that can run its node: 422 `bad_value` when every one that answered rejects it. Without an
+    answer it stands, and ComfyUI's own validation has the last word."""
+    indexes: dict[str, list[ObjectInfoIndex]] = {}
+    for raw in raw_values(document, plan):
+        if raw.node not in indexes:
+            answering = ctx.object_infos.answering(
+                capable[raw.node], tries=OBJECT_INFO_TRIES, wait_s=OBJECT_INFO_WAIT_S
+            )
+            indexes[raw.node] = [index async for _, index in answering]
+        rejections: list[str] = []
+        for index in indexes[raw.node]:
+            info = index.get_class(raw.class_type)
+            spec = info.input(raw.input) if info is not None else None
+            found = check_value(spec, raw.value) if isinstance(spec, WidgetInput) else None
+            if found is None:
+                break  # this server takes it (or does not type it)
+            rejections.append(found[1])
+        else:
+            if rejections:
+                raise Unprocessable(
+                    f"node {raw.node!r}: {raw.api_node}.{raw.input} of {raw.class_type}: {rejections[0]}",
+                    code="bad_value",
+                )
 
 
 async def _until_known(ctx: ApiContext, run_id: str, timeout: float = 5.0) -> None:
@@ -102,7 +140,8 @@ async def start_run(project_id: str, request: Request, ctx: ApiContext = Depends
         plan = plan_run(document, start.nodes, start.sweep)
     except ProjectRunError as exc:
         raise Unprocessable(exc.message, code=exc.code) from None
-    await _check_capable(ctx, document, plan.nodes)
+    capable = await _check_capable(ctx, document, plan.nodes)
+    await _check_raw_values(ctx, document, plan, capable)
     run_id = uuid.uuid4().hex
     event = RunRequested(
         run_id=run_id,
