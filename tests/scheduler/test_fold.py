@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from orch_common.contracts import events as ev
 from orch_common.contracts.projects import ProjectCreated, ProjectDocument, ProjectRenamed, ProjectSaved
 from orch_common.contracts.rpc import JobState
+from orch_scheduler import service
+from orch_scheduler.domain.decide import decide
 from orch_scheduler.domain.fold import apply_all
 from orch_scheduler.domain.state import BackendStatus, SchedulerState
 from tests.scheduler.factories import at, attempt_failed, registered, scheduled, started, submitted, succeeded
@@ -232,3 +234,47 @@ def test_any_history_gives_one_terminal_state_per_job_and_consistent_indexes(his
             assert state.jobs[job_id].in_flight is not None and state.jobs[job_id].in_flight.number == attempt
     # determinism: the same history folded again gives the same state
     assert apply_all(SchedulerState(), history).snapshot() == state.snapshot()
+
+
+_inert = st.one_of(
+    st.builds(
+        lambda j, n, s: ev.JobProgressed(job_id=j, attempt=n, seq=s, node_id="3", value=s, max=20, occurred_at=at(9)),
+        _jobs,
+        _attempts,
+        st.integers(0, 5),
+    ),
+    st.builds(lambda j, n: ev.JobNodeExecuted(job_id=j, attempt=n, node_id="9", occurred_at=at(9)), _jobs, _attempts),
+    st.builds(
+        lambda j, n: ev.JobOutputStored(
+            job_id=j,
+            attempt=n,
+            node_id="9",
+            index=0,
+            artifact_id=f"{j}/{n}/9/0-a.png",
+            filename="a.png",
+            kind=ev.ArtifactKind.IMAGE,
+            content_type="image/png",
+            size=1,
+            sha256="0" * 64,
+            occurred_at=at(9),
+        ),
+        _jobs,
+        _attempts,
+    ),
+)
+
+
+def _decisions(state: SchedulerState) -> list[object]:
+    ids = iter(range(1000))
+    made = decide(state, at(10), max_inflight=1, new_prompt_id=lambda: f"p{next(ids)}")
+    return [e.model_dump() for e in made.events] + [c.model_dump() for c in made.cancels]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_event, max_size=30), st.lists(_inert, min_size=1, max_size=5))
+def test_progress_node_executed_and_output_stored_never_change_what_decide_asks_for(history, inert):
+    # the scheduler skips a decision round after a batch of only these (orch_scheduler.service._INERT)
+    assert set(service._INERT) == {ev.JobProgressed, ev.JobNodeExecuted, ev.JobOutputStored}
+    before = _decisions(apply_all(SchedulerState(), history))
+    after = _decisions(apply_all(SchedulerState(), [*history, *inert]))
+    assert after == before

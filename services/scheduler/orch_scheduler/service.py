@@ -68,6 +68,9 @@ __all__ = ["Scheduler"]
 log = logging.getLogger(__name__)
 
 _MAX_ROUNDS = 16
+_INERT = (ev.JobProgressed, ev.JobNodeExecuted, ev.JobOutputStored)
+"""Events whose fold changes nothing `decide` reads (a job's progress and outputs; a downstream node waits for
+its upstream's JobSucceeded, which follows the outputs): a batch of only these needs no decision round."""
 _PUBLISH_TIMEOUT_S = 5.0
 _KV_DELETE_OPS = frozenset({"DEL", "PURGE"})
 
@@ -290,6 +293,7 @@ class Scheduler:
         if self.after_commit is not None:
             await self.after_commit(good)
         superseded: list[CancelJob] = []
+        decisive = False
         for event, record, is_new in zip(parsed, records, new, strict=True):
             if self._unlogged and record.event_id in self._unlogged:
                 self._unlogged.discard(record.event_id)  # a decision folded when it was made: now logged too
@@ -297,6 +301,8 @@ class Scheduler:
             if is_new and event is not None:
                 before = self.state.applied
                 apply(self.state, event)
+                if self.state.applied > before:
+                    decisive = decisive or not isinstance(event, _INERT)
                 if isinstance(event, ev.JobSubmitted) and self.state.applied > before:
                     self._submitted.put(event.job_id, record.payload)
                 if isinstance(event, ev.JobSucceeded) and self.state.applied > before:
@@ -304,7 +310,8 @@ class Scheduler:
         for cancel in superseded:
             with contextlib.suppress(Exception):  # best effort: the fold ignores whatever that attempt reports
                 await self._publish_command(cancel)
-        await self._act()
+        if decisive or self._act_pending or self._retry_due():
+            await self._act()
         if self.before_ack is not None:
             await self.before_ack(good)
         for msg in good:
