@@ -119,3 +119,37 @@ def test_a_committed_append_survives_a_process_that_dies_without_closing_the_log
     assert log.max_stream_seq() == 300
     assert log.append([record_of(submitted("j7"))]) == [False]  # the key survived too
     log.close()
+
+
+def _rows(path: Path) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            "SELECT pos, stream_seq, event_id, type, job_id, backend_id, project_id, subject, epoch_us(occurred_at), "
+            "payload FROM events ORDER BY pos"
+        ).fetchall()
+
+
+def test_small_and_large_batches_store_the_same_rows_and_report_the_same_news(tmp_path):
+    naive = datetime(2026, 1, 1, 12, 0)  # counts as UTC
+    events = [submitted(f"j{i}") for i in range(150)] + [registered("gpu")]
+    records = [record_of(e, stream_seq=i if i % 3 else None) for i, e in enumerate(events)]
+    records[5] = records[5]._replace(occurred_at=None)
+    records[7] = records[7]._replace(occurred_at=naive)
+    batches = {"small": 5, "large": 100}  # below and above the size from which columns are registered
+    news = {}
+    for name, size in batches.items():
+        log = EventLog(tmp_path / f"{name}.duckdb")
+        news[name] = [log.append(records[i : i + size]) for i in range(0, len(records), size)]
+        # again, with repeats inside the batch and ids already logged: only the unseen one is new
+        news[name].append(log.append([records[0], records[1], records[0], record_of(submitted("late"))]))
+        log.close()
+        # and from a reopened log, whose in-memory ids are gone: DuckDB itself refuses the logged ones
+        log = EventLog(tmp_path / f"{name}.duckdb")
+        news[name].append(log.append([record_of(submitted("later")), *records[: size + 1]]))
+        log.close()
+    small, large = _rows(tmp_path / "small.duckdb"), _rows(tmp_path / "large.duckdb")
+    assert small == large and len(small) == len(records) + 2
+    flat = {name: [flag for batch in found for flag in batch] for name, found in news.items()}
+    assert flat["small"][: len(records)] == flat["large"][: len(records)] == [True] * len(records)
+    assert news["small"][-2] == news["large"][-2] == [False, False, False, True]
+    assert news["small"][-1][0] is news["large"][-1][0] is True and not any(news["small"][-1][1:])
