@@ -596,16 +596,19 @@ class Chain:
     steps: list[int]
 
 
-def chains(n: int, seed: int = 11) -> list[Chain]:
+def chains(n: int, seed: int = 11, ckpt: str | None = None) -> list[Chain]:
+    """`n` projects: generate → upscale on one of two checkpoints (`ckpt` for all, when given), one in three
+    followed by a second stage on a third."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        ckpt = CHECKPOINTS[rng.randrange(2)]
+        drawn = CHECKPOINTS[rng.randrange(2)]
+        ckpt_i = ckpt or drawn
         third = i % 3 == 0
         steps = [rng.choice((8, 12, 16)), rng.choice((6, 10)), *([rng.choice((20, 30))] if third else [])]
         nodes = [
-            {"id": "gen", "title": "Generate", "workflow_api": _stage_generate(ckpt, steps[0], i)},
-            {"id": "up", "title": "Upscale", "workflow_api": _stage_followup("u", ckpt, steps[1], i, forward=third)},
+            {"id": "gen", "title": "Generate", "workflow_api": _stage_generate(ckpt_i, steps[0], i)},
+            {"id": "up", "title": "Upscale", "workflow_api": _stage_followup("u", ckpt_i, steps[1], i, forward=third)},
         ]
         edges = [
             {
@@ -713,14 +716,16 @@ IDLE_PARTS = (
 
 
 async def _idle_handoffs(servers: Sequence[Server], step_s: float, png: bytes, n: int) -> dict[str, list[float]]:
-    """Two-stage chains pinned to two idle servers, one at a time: the handoff with nothing queued."""
+    """Two-stage chains pinned to two idle servers, one at a time: the handoff with nothing queued, and (under
+    "fixed_cost", one value) the median fixed cost per job of those chains' jobs."""
     a, b = servers[0].id, servers[1].id
     async with fleet("smart", servers[:2], step_s) as stack:
         await _upload_noise(stack, servers[:2], png)
         out: dict[str, list[float]] = {key: [] for key, _ in IDLE_PARTS}
+        steps: dict[str, int] = {}
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http, watching(stack, 0) as watch:
             for i in range(n):
-                c = chains(1, seed=100 + i)[0]
+                c = chains(1, seed=100 + i, ckpt=CHECKPOINTS[0])[0]  # one checkpoint: no switch after the first
                 nodes = [{**c.nodes[0], "pinned_backend": a}, {**c.nodes[1], "pinned_backend": b}]
                 body = {"name": f"handoff {i}", "nodes": nodes, "edges": c.edges[:1]}
                 pid = (await http.post("/api/projects", json=body)).json()["id"]
@@ -735,12 +740,14 @@ async def _idle_handoffs(servers: Sequence[Server], step_s: float, png: bytes, n
                     await asyncio.sleep(0.1)
                 item = view["items"][0]["nodes"]
                 g, u = item["gen"]["jobs"][-1], item["up"]["jobs"][-1]
+                steps.update({g: c.steps[0], u: c.steps[1]})
                 await asyncio.sleep(0.2)
                 if g in watch.ended and u in watch.started and u in watch.submitted and u in watch.scheduled:
                     marks = [watch.ended[g][0], watch.submitted[u], watch.scheduled[u], watch.started[u][0]]
                     out["handoff"].append((marks[3] - marks[0]).total_seconds())
                     for (key, _), first, then in zip(IDLE_PARTS[1:], marks[:-1], marks[1:], strict=True):
                         out[key].append((then - first).total_seconds())
+            out["fixed_cost"] = [_fixed_cost(watch, steps, servers[:2], step_s)]
         return out
 
 
@@ -802,7 +809,12 @@ def chains_section(
         lines.append(stats(r.extra["cross"]).row(f"`{r.policy}` under load, to another server"))
     for key, label in IDLE_PARTS:
         lines.append(stats(idle[key]).row(f"idle fleet, one chain at a time, pinned to another server: {label}"))
+    loaded = ", ".join(f"`{r.policy}` {r.extra['fixed_cost'] * 1000:.0f} ms" for r in results)
     lines += [
+        "",
+        f"Fixed cost per job (median) of the idle fleet's chains, one at a time on one checkpoint: "
+        f"{idle['fixed_cost'][0] * 1000:.0f} ms, against {loaded} under load: the same nodes and images, so the "
+        "difference is checkpoint switches and, mostly, waiting for the machine's cores (see the CPU table above).",
         "",
         "Under load a downstream job also waits for a free slot (at most "
         "`max_inflight_per_backend` prompts per server), so those rows include queueing; the idle row is the "
