@@ -57,3 +57,19 @@ def attempt_failed(
 ) -> ev.JobAttemptFailed:
     kw.setdefault("message", f"attempt {attempt} failed: {reason.value}")
     return ev.JobAttemptFailed(job_id=job_id, attempt=attempt, reason=reason, occurred_at=at(t), **kw)
+
+
+def output_stored(job_id: str, attempt: int = 1, **kw: Any) -> ev.JobOutputStored:
+    """Node 9's first image output of the attempt (`occurred_at` and the rest overridable)."""
+    fields: dict[str, Any] = {
+        "node_id": "9",
+        "index": 0,
+        "artifact_id": f"{job_id}/{attempt}/9/0-out.png",
+        "filename": "out.png",
+        "kind": ev.ArtifactKind.IMAGE,
+        "content_type": "image/png",
+        "size": 1,
+        "sha256": "0" * 64,
+        **kw,
+    }
+    return ev.JobOutputStored(job_id=job_id, attempt=attempt, **fields)

@@ -11,23 +11,12 @@ from orch_common.contracts import subjects
 from orch_common.contracts.rpc import JobState
 from orch_scheduler import replay
 from tests.scheduler.conftest import running_scheduler
-from tests.scheduler.factories import submitted
+from tests.scheduler.factories import output_stored, submitted
 from tests.scheduler.wire import eventually, publish
 
 
 def _output(job_id: str, attempt: int) -> ev.JobOutputStored:
-    return ev.JobOutputStored(
-        job_id=job_id,
-        attempt=attempt,
-        node_id="9",
-        index=0,
-        artifact_id=f"{job_id}-out",
-        filename="out.png",
-        kind=ev.ArtifactKind.IMAGE,
-        content_type="image/png",
-        size=1,
-        sha256="0" * 64,
-    )
+    return output_stored(job_id, attempt, artifact_id=f"{job_id}-out")
 
 
 async def test_events_a_crashed_scheduler_held_unacked_are_folded_before_newer_ones(nats_url, nc, agent, tmp_path):

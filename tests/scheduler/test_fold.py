@@ -12,7 +12,16 @@ from orch_scheduler import service
 from orch_scheduler.domain.decide import decide
 from orch_scheduler.domain.fold import apply_all
 from orch_scheduler.domain.state import BackendStatus, SchedulerState
-from tests.scheduler.factories import at, attempt_failed, registered, scheduled, started, submitted, succeeded
+from tests.scheduler.factories import (
+    at,
+    attempt_failed,
+    output_stored,
+    registered,
+    scheduled,
+    started,
+    submitted,
+    succeeded,
+)
 
 
 def fold(events) -> SchedulerState:
@@ -245,19 +254,7 @@ _inert = st.one_of(
     ),
     st.builds(lambda j, n: ev.JobNodeExecuted(job_id=j, attempt=n, node_id="9", occurred_at=at(9)), _jobs, _attempts),
     st.builds(
-        lambda j, n: ev.JobOutputStored(
-            job_id=j,
-            attempt=n,
-            node_id="9",
-            index=0,
-            artifact_id=f"{j}/{n}/9/0-a.png",
-            filename="a.png",
-            kind=ev.ArtifactKind.IMAGE,
-            content_type="image/png",
-            size=1,
-            sha256="0" * 64,
-            occurred_at=at(9),
-        ),
+        lambda j, n: output_stored(j, n, occurred_at=at(9)),
         _jobs,
         _attempts,
     ),

@@ -15,7 +15,7 @@ from orch_common.contracts import events as ev
 from orch_scheduler.domain.decide import decide
 from orch_scheduler.domain.fold import apply, apply_all
 from orch_scheduler.domain.state import SchedulerState
-from tests.scheduler.factories import at, registered
+from tests.scheduler.factories import at, output_stored, registered
 
 CLASSES = (
     "CheckpointLoaderSimple",
@@ -103,21 +103,7 @@ class Fleet:
                 )
             )
         else:
-            self.emit(
-                ev.JobOutputStored(
-                    job_id=job_id,
-                    attempt=attempt,
-                    node_id="9",
-                    index=0,
-                    artifact_id=f"{job_id}/{attempt}/9/0-out.png",
-                    filename="out.png",
-                    kind=ev.ArtifactKind.IMAGE,
-                    content_type="image/png",
-                    size=10,
-                    sha256="0" * 64,
-                    occurred_at=self.now,
-                )
-            )
+            self.emit(output_stored(job_id, attempt, size=10, occurred_at=self.now))
             self.emit(ev.JobSucceeded(job_id=job_id, attempt=attempt, backend_id=backend, occurred_at=self.now))
         self.settle()
         return True
