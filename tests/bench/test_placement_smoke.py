@@ -6,6 +6,8 @@ policy succeeded, the handoff was measured, and the bound helpers say what they 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench import bench_placement
@@ -58,9 +60,12 @@ def test_the_placement_benchmark_returns_a_section_where_every_job_of_every_poli
     assert section.count("{'succeeded': 8}") == 2, "both batch policies ran every job"
     assert "{'succeeded': 4}" in section, "the affinity jobs ran"
     assert "failed" not in section and "cancelled" not in section
-    idle_rows = [line for line in section.splitlines() if "idle fleet" in line]
+    idle_rows = [line for line in section.splitlines() if line.startswith("| idle fleet")]
     assert len(idle_rows) == 4, "the idle handoff and its three parts"
     assert all(row.rstrip(" |").endswith("2") for row in idle_rows), "both idle handoffs were measured"
+    assert re.search(r"idle fleet's chains, one at a time on one checkpoint: \d+ ms", section), "the idle fixed cost"
+    cpu_rows = [line for line in section.splitlines() if re.match(r"\| `\w+` \| [\d.]+ \|.* of \d+ \|$", line)]
+    assert len(cpu_rows) == len(TINY["chains"]["policies"]), "a CPU row per chain policy"
 
 
 def test_on_a_fake_clock_every_policy_finishes_the_batch_no_sooner_than_the_lower_bound() -> None:
