@@ -7,6 +7,7 @@ Progress comes from the API's live websocket (`/api/live`); the final state and 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import websockets
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-__all__ = ["SubmitError", "submit_workflow", "wait_for_job"]
+__all__ = ["ImageInput", "SubmitError", "submit_workflow", "wait_for_job"]
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -35,14 +36,84 @@ def _load(path: Path) -> Any:
         raise SubmitError(f"{path} is not JSON: {exc}") from exc
 
 
-async def submit_workflow(api: str, path: Path, backend: str | None) -> str:
-    """POST the workflow; returns the job id. A 4xx is raised with the API's own explanation."""
+@dataclass(frozen=True)
+class ImageInput:
+    """`--image NODE=FILE`: upload FILE and make it node NODE's image (a LoadImage-like node)."""
+
+    node_id: str
+    path: Path
+
+    @classmethod
+    def parse(cls, text: str) -> ImageInput:
+        node_id, eq, file = text.partition("=")
+        if not eq or not node_id.strip() or not file:
+            raise SubmitError(f"--image {text!r}: expected NODE=FILE, e.g. --image 10=photo.png")
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise SubmitError(f"--image {text!r}: no such file {path}")
+        return cls(node_id.strip(), path)
+
+
+def _set_image(workflow: Any, node_id: str, name: str) -> None:
+    """Make `name` the image of node `node_id`, in either workflow format."""
+    if isinstance(workflow, dict) and isinstance(workflow.get("nodes"), list):  # UI format: the first widget value
+        for node in workflow["nodes"]:
+            if isinstance(node, dict) and str(node.get("id")) == node_id:
+                widgets = node.get("widgets_values")
+                if not isinstance(widgets, list) or not widgets or not isinstance(widgets[0], str):
+                    raise SubmitError(f"--image: node {node_id} ({node.get('type')}) takes no image file")
+                widgets[0] = name
+                return
+    elif isinstance(workflow, dict) and isinstance(workflow.get(node_id), dict):
+        node = workflow[node_id]
+        inputs = node.get("inputs")
+        if not isinstance(inputs, dict) or not isinstance(inputs.get("image"), str):
+            raise SubmitError(f"--image: node {node_id} ({node.get('class_type')}) has no image input")
+        inputs["image"] = name
+        return
+    raise SubmitError(f"--image: the workflow has no node {node_id}")
+
+
+async def _upload_images(http: httpx.AsyncClient, images: list[ImageInput], backend: str | None) -> dict[str, str]:
+    """Upload each image to every server the job may run on (the pinned one, else all online), under a name made
+    from its content, so a retry on another server finds it too; node id → the name to put in the workflow."""
+    if backend:
+        targets = [backend]
+    else:
+        backends = (await http.get("/api/backends")).json()
+        targets = [b["id"] for b in backends if b.get("status") in ("online", "busy")]
+        if not targets:
+            raise SubmitError("no backend is online to upload the --image files to")
+    names: dict[str, str] = {}
+    for image in images:
+        data = image.path.read_bytes()
+        name = f"orch_{hashlib.sha256(data).hexdigest()[:16]}{image.path.suffix.lower()}"
+        for target in targets:
+            response = await http.post(
+                f"/backends/{target}/comfy/api/upload/image",
+                files={"image": (name, data, "application/octet-stream")},
+                data={"overwrite": "true"},
+            )
+            if response.status_code != 200:
+                raise SubmitError(
+                    f"uploading {image.path} to {target} failed ({response.status_code}): {response.text[:300]}"
+                )
+            reply = response.json()
+            names[image.node_id] = f"{reply['subfolder']}/{reply['name']}" if reply.get("subfolder") else reply["name"]
+    return names
+
+
+async def submit_workflow(api: str, path: Path, backend: str | None, images: list[ImageInput] | None = None) -> str:
+    """POST the workflow (after uploading `images` and pointing their nodes at them); returns the job id. A 4xx is
+    raised with the API's own explanation."""
     workflow = _load(path)
     body: dict[str, Any] = {"workflow": workflow}
     if backend:
         body["backend"] = backend
     async with httpx.AsyncClient(base_url=api, timeout=60) as http:
         try:
+            for node_id, name in (await _upload_images(http, images, backend) if images else {}).items():
+                _set_image(workflow, node_id, name)
             response = await http.post("/api/jobs", json=body)
         except httpx.HTTPError as exc:
             raise SubmitError(f"cannot reach the orchestrator at {api}: {exc}") from exc

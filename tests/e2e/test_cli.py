@@ -119,6 +119,56 @@ async def test_orch_submit_wait_follows_the_job_and_downloads_its_outputs(tmp_pa
         assert png.read_bytes().startswith(b"\x89PNG")
 
 
+async def test_orch_submit_image_uploads_the_file_to_every_online_server_and_runs_the_image_workflow(
+    tmp_path: Path,
+) -> None:
+    async with Stack(tmp_path) as stack:
+        for name in ("sim-1", "sim-2"):
+            stack.add_agent(name, stack.add_sim(name, "--demo-models", "--step-seconds", "0.01"))
+        await stack.wait_backends({"sim-1", "sim-2"})
+        source = FIXTURES / "upload_source.png"
+        args = ["--api", stack.api_url, "--image", f"10={source}"]
+        result = await asyncio.to_thread(
+            subprocess.run,
+            _orch("submit", str(FIXTURES / "workflows" / "ui_image2image.json"), "--wait", *args),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        async with httpx.AsyncClient(base_url=stack.api_url) as http:
+            for name in ("sim-1", "sim-2"):  # a retry on the other server would find the file too
+                listed = (await http.get(f"/backends/{name}/comfy/api/object_info/LoadImage")).json()
+                choices = listed["LoadImage"]["input"]["required"]["image"][0]
+                assert any(c.startswith("orch_") and c.endswith(".png") for c in choices), (name, choices)
+        bad_node = await asyncio.to_thread(
+            subprocess.run,
+            _orch(
+                "submit",
+                str(FIXTURES / "workflows" / "ui_image2image.json"),
+                "--api",
+                stack.api_url,
+                "--image",
+                f"3={source}",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert bad_node.returncode == 1 and "node 3 (KSampler) takes no image file" in bad_node.stderr
+
+
+def test_orch_submit_image_names_a_malformed_option_or_a_missing_file(tmp_path: Path) -> None:
+    workflow = FIXTURES / "workflows" / "ui_image2image.json"
+    for option, said in (("10", "expected NODE=FILE"), (f"10={tmp_path / 'nope.png'}", "no such file")):
+        result = subprocess.run(
+            _orch("submit", str(workflow), "--api", "http://127.0.0.1:9", "--image", option),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 1 and said in result.stderr, result.stderr
+
+
 def _alive(process: psutil.Process) -> bool:
     """Running, and not a zombie left for its parent to reap."""
     return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
