@@ -25,6 +25,12 @@ def _orch(*args: str) -> list[str]:
     return [sys.executable, "-m", "orch_cli", *args]
 
 
+async def _submit(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`orch submit ARGS…`, run off the event loop."""
+    command = _orch("submit", *map(str, args))
+    return await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=120)
+
+
 async def _wait_online(api: str, count: int, timeout: float = 60.0) -> list[dict]:  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=api) as http:
@@ -98,20 +104,8 @@ async def test_orch_submit_wait_follows_the_job_and_downloads_its_outputs(tmp_pa
         stack.add_agent("sim-1", stack.add_sim("sim-1", "--demo-models", "--step-seconds", "0.02"))
         await stack.wait_backends({"sim-1"})
         out = tmp_path / "out"
-        result = await asyncio.to_thread(
-            subprocess.run,
-            _orch(
-                "submit",
-                str(FIXTURES / "workflows" / "ui_default.json"),
-                "--wait",
-                "--api",
-                stack.api_url,
-                "--download",
-                str(out),
-            ),
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = await _submit(
+            FIXTURES / "workflows" / "ui_default.json", "--wait", "--api", stack.api_url, "--download", out
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "succeeded" in result.stdout
@@ -126,35 +120,15 @@ async def test_orch_submit_image_uploads_the_file_to_every_online_server_and_run
         for name in ("sim-1", "sim-2"):
             stack.add_agent(name, stack.add_sim(name, "--demo-models", "--step-seconds", "0.01"))
         await stack.wait_backends({"sim-1", "sim-2"})
-        source = FIXTURES / "upload_source.png"
-        args = ["--api", stack.api_url, "--image", f"10={source}"]
-        result = await asyncio.to_thread(
-            subprocess.run,
-            _orch("submit", str(FIXTURES / "workflows" / "ui_image2image.json"), "--wait", *args),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        source, workflow = FIXTURES / "upload_source.png", FIXTURES / "workflows" / "ui_image2image.json"
+        result = await _submit(workflow, "--wait", "--api", stack.api_url, "--image", f"10={source}")
         assert result.returncode == 0, result.stdout + result.stderr
         async with httpx.AsyncClient(base_url=stack.api_url) as http:
             for name in ("sim-1", "sim-2"):  # a retry on the other server would find the file too
                 listed = (await http.get(f"/backends/{name}/comfy/api/object_info/LoadImage")).json()
                 choices = listed["LoadImage"]["input"]["required"]["image"][0]
                 assert any(c.startswith("orch_") and c.endswith(".png") for c in choices), (name, choices)
-        bad_node = await asyncio.to_thread(
-            subprocess.run,
-            _orch(
-                "submit",
-                str(FIXTURES / "workflows" / "ui_image2image.json"),
-                "--api",
-                stack.api_url,
-                "--image",
-                f"3={source}",
-            ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        bad_node = await _submit(workflow, "--api", stack.api_url, "--image", f"3={source}")
         assert bad_node.returncode == 1 and "node 3 (KSampler) takes no image file" in bad_node.stderr
 
 
