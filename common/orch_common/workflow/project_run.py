@@ -339,10 +339,11 @@ class RawValue:
 def raw_values(document: ProjectDocument, plan: RunPlan) -> list[RawValue]:
     """The distinct values the run's nodes set by `<api node>.<input>`: saved in the node and swept."""
     nodes = _nodes(document)
+    exposed = {node_id: _exposed(nodes[node_id]) for node_id in plan.nodes}
     out: dict[tuple[str, str, str], RawValue] = {}
 
     def add(node: ProjectNode, parameter: str, value: Any) -> None:
-        address = _raw_address(node, parameter) if _exposed(node).parameter(parameter) is None else None
+        address = _raw_address(node, parameter) if exposed[node.id].parameter(parameter) is None else None
         if address is None:
             return
         key = (node.id, parameter, json.dumps(value, sort_keys=True, default=str))
