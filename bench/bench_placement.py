@@ -723,9 +723,10 @@ async def _idle_handoffs(servers: Sequence[Server], step_s: float, png: bytes, n
         await _upload_noise(stack, servers[:2], png)
         out: dict[str, list[float]] = {key: [] for key, _ in IDLE_PARTS}
         steps: dict[str, int] = {}
+        # one checkpoint: no switch after the first; a seed per chain: no prompt is answered from the server's cache
+        plan = chains(n, seed=100, ckpt=CHECKPOINTS[0])
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http, watching(stack, 0) as watch:
-            for i in range(n):
-                c = chains(1, seed=100 + i, ckpt=CHECKPOINTS[0])[0]  # one checkpoint: no switch after the first
+            for i, c in enumerate(plan):
                 nodes = [{**c.nodes[0], "pinned_backend": a}, {**c.nodes[1], "pinned_backend": b}]
                 body = {"name": f"handoff {i}", "nodes": nodes, "edges": c.edges[:1]}
                 pid = (await http.post("/api/projects", json=body)).json()["id"]
