@@ -75,8 +75,8 @@ _SMALL_BATCH = 64
 _UNNEST_BATCH = (
     "(SELECT " + ", ".join(f"unnest(${c}) AS {c}" for c in (*_COLUMNS[:8], "occurred_us", "payload")) + ") AS _batch"
 )
-_SMALL_INSERT_NEW = _INSERT_NEW.replace("FROM _batch", f"FROM {_UNNEST_BATCH}")
-_SMALL_INSERT_OR_IGNORE = _INSERT_OR_IGNORE.replace("FROM _batch", f"FROM {_UNNEST_BATCH}")
+_INSERTS = (_INSERT_NEW, _INSERT_OR_IGNORE)
+_SMALL_INSERTS = tuple(sql.replace("FROM _batch", f"FROM {_UNNEST_BATCH}") for sql in _INSERTS)
 _RECENT_IDS = 20_000
 # Measured at 1,000 rows per append on 2 cores: a second DuckDB thread only adds hand-offs to statements this small
 # (one thread: ~10% less CPU per row, reads unchanged), and a 64 MiB write-ahead log between automatic checkpoints
@@ -191,24 +191,21 @@ class EventLog:
         """Insert the batch, one statement committed on its own: None when every row was new, else the ids that
         were. A statement that fails is rolled back whole, so a refused plain `INSERT` leaves nothing behind."""
         con = self._con
-        if len(records) < _SMALL_BATCH:
-            lists = _lists(records, start)
+        small = len(records) < _SMALL_BATCH
+        new_rows, or_ignore = _SMALL_INSERTS if small else _INSERTS
+        params = _lists(records, start) if small else None
+        if not small:
+            con.register("_batch", _columns(records, start))
+        try:
             try:
-                con.execute(_SMALL_INSERT_NEW, lists).fetchall()
+                con.execute(new_rows, params).fetchall()
                 return None
             except duckdb.ConstraintException:
                 pass  # some id is logged already: the slower path that tells which
-            return {row[0] for row in con.execute(_SMALL_INSERT_OR_IGNORE, lists).fetchall()}
-        con.register("_batch", _columns(records, start))
-        try:
-            try:
-                con.execute(_INSERT_NEW).fetchall()
-                return None
-            except duckdb.ConstraintException:
-                pass
-            return {row[0] for row in con.execute(_INSERT_OR_IGNORE).fetchall()}
+            return {row[0] for row in con.execute(or_ignore, params).fetchall()}
         finally:
-            con.unregister("_batch")
+            if not small:
+                con.unregister("_batch")
 
     def append_slow(self, records: Sequence[LogRecord]) -> list[bool]:
         """Row-by-row `executemany` append (same semantics as `append`): kept only for the benchmark."""
