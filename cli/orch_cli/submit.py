@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,23 +55,21 @@ class ImageInput:
         return cls(node_id.strip(), path)
 
 
-def _set_image(workflow: Any, node_id: str, name: str) -> None:
-    """Make `name` the image of node `node_id`, in either workflow format."""
+def _image_slot(workflow: Any, node_id: str) -> Callable[[str], None]:
+    """What sets node `node_id`'s image file, in either workflow format; raises if the node takes none."""
     if isinstance(workflow, dict) and isinstance(workflow.get("nodes"), list):  # UI format: the first widget value
         for node in workflow["nodes"]:
             if isinstance(node, dict) and str(node.get("id")) == node_id:
                 widgets = node.get("widgets_values")
                 if not isinstance(widgets, list) or not widgets or not isinstance(widgets[0], str):
                     raise SubmitError(f"--image: node {node_id} ({node.get('type')}) takes no image file")
-                widgets[0] = name
-                return
+                return lambda name: widgets.__setitem__(0, name)
     elif isinstance(workflow, dict) and isinstance(workflow.get(node_id), dict):
         node = workflow[node_id]
         inputs = node.get("inputs")
         if not isinstance(inputs, dict) or not isinstance(inputs.get("image"), str):
             raise SubmitError(f"--image: node {node_id} ({node.get('class_type')}) has no image input")
-        inputs["image"] = name
-        return
+        return lambda name: inputs.__setitem__("image", name)
     raise SubmitError(f"--image: the workflow has no node {node_id}")
 
 
@@ -107,13 +106,14 @@ async def submit_workflow(api: str, path: Path, backend: str | None, images: lis
     """POST the workflow (after uploading `images` and pointing their nodes at them); returns the job id. A 4xx is
     raised with the API's own explanation."""
     workflow = _load(path)
+    slots = {image.node_id: _image_slot(workflow, image.node_id) for image in images or ()}  # checked before uploads
     body: dict[str, Any] = {"workflow": workflow}
     if backend:
         body["backend"] = backend
     async with httpx.AsyncClient(base_url=api, timeout=60) as http:
         try:
             for node_id, name in (await _upload_images(http, images, backend) if images else {}).items():
-                _set_image(workflow, node_id, name)
+                slots[node_id](name)
             response = await http.post("/api/jobs", json=body)
         except httpx.HTTPError as exc:
             raise SubmitError(f"cannot reach the orchestrator at {api}: {exc}") from exc
