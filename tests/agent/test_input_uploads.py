@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import json
-import os
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from orch_common.contracts import subjects
 from orch_common.contracts.events import FailureReason, InputBinding
@@ -25,6 +26,18 @@ from tests.helpers.sim import start_sim
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
 
 SOURCE = (FIXTURES / "upload_source.png").read_bytes()
+
+
+def _other_png() -> bytes:
+    """A valid PNG whose bytes differ from SOURCE's: one pixel inverted. (Random bytes in place of SOURCE's last
+    chunk made a broken PNG now and then, which LoadImage rightly refused.)"""
+    with Image.open(io.BytesIO(SOURCE)) as picture:
+        changed = picture.convert("RGB")
+    red, green, blue = changed.getpixel((0, 0))  # type: ignore[misc]
+    changed.putpixel((0, 0), (255 - red, 255 - green, 255 - blue))
+    out = io.BytesIO()
+    changed.save(out, format="PNG")
+    return out.getvalue()
 
 
 def load_and_scale() -> dict:
@@ -69,7 +82,7 @@ async def test_an_input_already_uploaded_to_that_server_is_not_uploaded_again(
 async def test_other_bytes_are_uploaded_even_under_a_name_the_server_has(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    other = (FIXTURES / "upload_source.png").read_bytes()[:-12] + os.urandom(12)  # a different file, same name
+    other = _other_png()  # a different file, same name
     with start_sim(tmp_path) as sim:
         async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-up2") as agent:
             js = nc.jetstream()
@@ -115,7 +128,7 @@ async def test_a_server_that_restarted_gets_the_input_again(nats_server: NatsSer
 async def test_several_inputs_of_one_job_are_each_uploaded_and_bound_to_their_own_node(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    other = (FIXTURES / "upload_source.png").read_bytes()[:-12] + os.urandom(12)
+    other = _other_png()
     workflow = {
         "10": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}},
         "11": {"class_type": "PreviewImage", "inputs": {"images": ["10", 0]}},
