@@ -24,7 +24,10 @@ Definitions (all from event timestamps, one machine clock):
   (the prompt accepted by its server, after the artifact was uploaded there);
 - policy alone: the same work under the scheduler's own `decide` (and, for chained projects, its run engine) on a
   fake clock with the same sleeps and no processes (`simulate_batch`, `simulate_chains`), so the policy's
-  quality is told apart from the system's cost on this machine.
+  quality is told apart from the system's cost on this machine;
+- with no plumbing (chained projects): the same policy and run engine in the benchmark's process on the real
+  clock, driving fresh sims directly (`bench.direct_chains`), so the sims' own work on these shared cores is told
+  apart from the cost of NATS, the event log, the agents and the API.
 
 Run: ``python -m bench.bench_placement [--quick]``.
 """
@@ -55,7 +58,8 @@ import numpy as np
 from nats.aio.msg import Msg
 from PIL import Image
 
-from bench.common import CPU_ROLES, STATS_HEADER, STATS_RULE, cpu_by_role, stats
+from bench.common import CPU_ROLES, STATS_HEADER, STATS_RULE, cpu_by_role, executing_spans, stats, wait_http
+from bench.direct_chains import run_with_policy
 from orch_common.contracts import events as ev
 from orch_common.contracts import runs as rn
 from orch_common.contracts import subjects
@@ -171,19 +175,11 @@ def lower_bound(works_s: Sequence[float], speeds: Sequence[float], chains_s: Seq
 
 def executing(watch: Watch) -> dict[str, tuple[str, float]]:
     """job id → (backend, seconds executing): from max(its start, the server's previous end) to its end."""
-    by_backend: dict[str, list[tuple[datetime, datetime, str]]] = {}
-    for job_id, (end, backend, kind) in watch.ended.items():
-        if kind != "succeeded" or job_id not in watch.started:
-            continue
-        by_backend.setdefault(backend, []).append((end, watch.started[job_id][0], job_id))
-    out: dict[str, tuple[str, float]] = {}
-    for backend, spans in by_backend.items():
-        previous: datetime | None = None
-        for end, start, job_id in sorted(spans):
-            began = start if previous is None else max(start, previous)
-            out[job_id] = (backend, max(0.0, (end - began).total_seconds()))
-            previous = end
-    return out
+    return executing_spans(
+        (job_id, backend, watch.started[job_id][0].timestamp(), end.timestamp())
+        for job_id, (end, backend, kind) in watch.ended.items()
+        if kind == "succeeded" and job_id in watch.started
+    )
 
 
 def useful_gpu_share(watch: Watch, servers: int) -> float:
@@ -255,26 +251,13 @@ def _policy_env(policy: str) -> Any:
 @contextlib.asynccontextmanager
 async def fleet(policy: str, servers: Sequence[Server], step_s: float) -> AsyncIterator[Stack]:
     """A stack whose scheduler runs `policy`, with one sim + agent per server, all online."""
-    models = "checkpoints=" + ",".join(CHECKPOINTS)
     with tempfile.TemporaryDirectory(prefix="orch-bench-placement-") as tmp:
         with _policy_env(policy):
             stack = Stack(Path(tmp))
             await stack.__aenter__()
         try:
             for s in servers:
-                options = (
-                    "--speed",
-                    str(s.speed),
-                    "--step-seconds",
-                    str(step_s),
-                    "--model-load-seconds",
-                    str(s.load_s),
-                    "--models",
-                    models,
-                    "--log-level",
-                    "warning",
-                )
-                stack.add_agent(s.id, stack.add_sim(s.id, *options))
+                stack.add_agent(s.id, stack.add_sim(s.id, *_sim_options(s, step_s)))
             await stack.wait_backends({s.id for s in servers}, timeout=180)
             yield stack
         except BaseException as exc:
@@ -282,6 +265,22 @@ async def fleet(policy: str, servers: Sequence[Server], step_s: float) -> AsyncI
             raise
         else:
             await stack.__aexit__(None, None, None)
+
+
+def _sim_options(server: Server, step_s: float) -> tuple[str, ...]:
+    """`orch sim` options for `server`: its speed, the step and its checkpoint load, every bench checkpoint."""
+    return (
+        "--speed",
+        str(server.speed),
+        "--step-seconds",
+        str(step_s),
+        "--model-load-seconds",
+        str(server.load_s),
+        "--models",
+        "checkpoints=" + ",".join(CHECKPOINTS),
+        "--log-level",
+        "warning",
+    )
 
 
 @contextlib.asynccontextmanager
@@ -383,11 +382,54 @@ def simulate_batch(
 
 
 def simulate_chains(
-    policy: str, servers: Sequence[Server], plan: Sequence[Chain], step_s: float, max_inflight: int = 2
+    policy: str,
+    servers: Sequence[Server],
+    plan: Sequence[Chain],
+    step_s: float,
+    max_inflight: int = 2,
 ) -> float:
     """Like `simulate_batch` for chained projects: every project's run is requested at 0, and the scheduler's
     own run engine submits each stage when the one before it succeeded (handoffs cost nothing here)."""
     return simulate(policy, servers, step_s, plan=plan, max_inflight=max_inflight)
+
+
+def seeded_state(
+    servers: Sequence[Server], works: Sequence[Work], plan: Sequence[Chain], when: datetime
+) -> tuple[SchedulerState, dict[str, int], dict[tuple[str, str], int]]:
+    """A scheduler state with `servers` registered (having every node class of the work) and, at `when`,
+    `works` submitted (as `j00000`…) and one run per project of `plan` requested (as `r00000`…); with the
+    sampler steps of each plain job (by job id) and of each stage (by run id and graph node id)."""
+    prompts = [w.workflow for w in works] + [n["workflow_api"] for c in plan for n in c.nodes]
+    classes = sorted({node["class_type"] for w in prompts for node in w.values()})
+    state = SchedulerState()
+    for server in servers:
+        caps = ev.BackendCapabilities(node_classes=classes, models={}, object_info_hash="h" * 20)
+        apply(
+            state,
+            ev.BackendRegistered(
+                backend_id=server.id,
+                comfy_url=f"http://{server.id}.invalid",
+                agent_instance=f"{server.id}-1",
+                capabilities=caps,
+                occurred_at=when,
+            ),
+        )
+    steps_of: dict[str, int] = {}
+    for i, work in enumerate(works):
+        apply(state, ev.JobSubmitted(job_id=f"j{i:05d}", workflow=work.workflow, occurred_at=when))
+        steps_of[f"j{i:05d}"] = work.steps
+    stage_steps: dict[tuple[str, str], int] = {}
+    for i, c in enumerate(plan):
+        document = ProjectDocument(name=f"chain {i}", nodes=c.nodes, edges=c.edges)
+        apply(
+            state,
+            rn.RunRequested(
+                run_id=f"r{i:05d}", project_id=f"p{i:05d}", project_version=1, document=document, occurred_at=when
+            ),
+        )
+        for node, n in zip(c.nodes, c.steps, strict=True):
+            stage_steps[(f"r{i:05d}", node["id"])] = n
+    return state, steps_of, stage_steps
 
 
 def simulate(
@@ -404,41 +446,12 @@ def simulate(
     A job's GPU time is its sampler steps × step ÷ speed, plus the server's checkpoint load ÷ speed when it
     loads another checkpoint than the one before; a server runs its accepted prompts one after another, and a
     prompt is accepted (JobStarted) the moment it is scheduled, as the agents do."""
-    prompts = [w.workflow for w in works] + [n["workflow_api"] for c in plan for n in c.nodes]
-    classes = sorted({node["class_type"] for w in prompts for node in w.values()})
-    state = SchedulerState()
     epoch = datetime(2026, 1, 1, tzinfo=UTC)
 
     def at(seconds: float) -> datetime:
         return epoch + timedelta(seconds=seconds)
 
-    for server in servers:
-        caps = ev.BackendCapabilities(node_classes=classes, models={}, object_info_hash="h" * 20)
-        apply(
-            state,
-            ev.BackendRegistered(
-                backend_id=server.id,
-                comfy_url=f"http://{server.id}.invalid",
-                agent_instance=f"{server.id}-1",
-                capabilities=caps,
-                occurred_at=at(0),
-            ),
-        )
-    steps_of: dict[str, int] = {}
-    for i, work in enumerate(works):
-        apply(state, ev.JobSubmitted(job_id=f"j{i:05d}", workflow=work.workflow, occurred_at=at(0)))
-        steps_of[f"j{i:05d}"] = work.steps
-    stage_steps: dict[tuple[str, str], int] = {}
-    for i, c in enumerate(plan):
-        document = ProjectDocument(name=f"chain {i}", nodes=c.nodes, edges=c.edges)
-        apply(
-            state,
-            rn.RunRequested(
-                run_id=f"r{i:05d}", project_id=f"p{i:05d}", project_version=1, document=document, occurred_at=at(0)
-            ),
-        )
-        for node, n in zip(c.nodes, c.steps, strict=True):
-            stage_steps[(f"r{i:05d}", node["id"])] = n
+    state, steps_of, stage_steps = seeded_state(servers, works, plan, at(0))
     speed = {s.id: s.speed for s in servers}
     load = {s.id: s.load_s for s in servers}
     tail: dict[str, float] = {s.id: 0.0 for s in servers}  # when the server's last queued prompt ends
@@ -762,8 +775,51 @@ async def measure_chains(
     results = [await _one_chains(p, servers, step_s, plan, png) for p in policies]
     for r in results:
         r.extra["virtual_s"] = simulate_chains(r.policy, servers, plan, step_s)
+    results.append(await _direct_chains(results[0].policy, servers, step_s, plan, png))
     idle = await _idle_handoffs(servers, step_s, png, idle_probes)
     return results, bound, binding, idle
+
+
+async def _direct_chains(
+    policy: str, servers: Sequence[Server], step_s: float, plan: Sequence[Chain], png: bytes
+) -> PolicyResult:
+    """The floor: `policy` and the run engine in this process on the real clock, driving fresh sims directly
+    (`bench.direct_chains`): no nats-server, event log, agents or API."""
+    label = f"`{policy}` with no plumbing"
+    with tempfile.TemporaryDirectory(prefix="orch-bench-direct-") as tmp:
+        async with Stack(Path(tmp), scheduler=False, api=False) as stack:
+            for s in servers:
+                stack.add_sim(s.id, *_sim_options(s, step_s))
+            urls = {s.id: stack.procs[s.id].extra["url"] for s in servers}
+            for url in urls.values():
+                await wait_http(url + "/system_stats")
+            await _upload_noise(stack, servers, png)
+            state, _, stage_steps = seeded_state(servers, (), plan, datetime.now(UTC))
+            jobs = sum(len(c.nodes) for c in plan)
+            cpu_before, clock_before = cpu_by_role(stack), time.monotonic()
+            run = await run_with_policy(
+                urls, state, jobs, policy=policy, timeout=max(180.0, 5 * step_s * sum(stage_steps.values()))
+            )
+            cpu_after, clock_after = cpu_by_role(stack), time.monotonic()
+    speed = {s.id: s.speed for s in servers}
+    extra = []
+    for job_id, (server, seconds) in run.executing().items():
+        job = state.jobs[job_id]
+        extra.append(seconds - stage_steps[(job.run_id or "", job.graph_node_id or "")] * step_s / speed[server])
+    busy = sum(seconds for _, seconds in run.executing().values())
+    _progress(f"{len(plan)} chained projects, {label}: makespan {run.makespan:.2f} s")
+    return PolicyResult(
+        label,
+        run.makespan,
+        busy / (len(servers) * run.makespan),
+        {"succeeded": len(run.ended)},
+        {
+            "fixed_cost": statistics.median(extra),
+            "cpu": {role: cpu_after[role] - cpu_before[role] for role in CPU_ROLES},
+            "cpu_wall": clock_after - clock_before,
+            "direct": True,
+        },
+    )
 
 
 def chains_section(
@@ -788,16 +844,35 @@ def chains_section(
         " terminal states |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
+    orchestrated = [r for r in results if not r.extra.get("direct")]
+    direct = [r for r in results if r.extra.get("direct")]
     for r in results:
+        alone = "—" if r.extra.get("direct") else f"{r.extra['virtual_s'] / bound:.2f}×"
+        name = r.policy if r.extra.get("direct") else f"`{r.policy}`"
         lines.append(
-            f"| `{r.policy}` | {r.makespan_s:.2f} | {r.makespan_s / bound:.2f}× | {r.useful * 100:.1f} % | "
-            f"{r.extra['virtual_s'] / bound:.2f}× | {r.extra['fixed_cost'] * 1000:.0f} ms | {r.states} |"
+            f"| {name} | {r.makespan_s:.2f} | {r.makespan_s / bound:.2f}× | {r.useful * 100:.1f} % | "
+            f"{alone} | {r.extra['fixed_cost'] * 1000:.0f} ms | {r.states} |"
         )
     lines += [
         "",
         "Policy alone: the scheduler's own `decide` and run engine on a fake clock over the same projects and "
         "servers (each stage submitted the moment the one before it succeeds, no handoff cost, no processes).",
         "",
+    ]
+    if direct and orchestrated:
+        floor, ours = direct[0], orchestrated[0]
+        lines += [
+            f"With no plumbing (the floor of this machine): `{ours.policy}`'s own `decide` and run engine in the "
+            "benchmark's process on the real clock, posting each decision straight to fresh sims "
+            "(`bench/direct_chains.py`): a follow-up stage's image is read from the upstream server's `/view` and "
+            "uploaded to its own, as an agent does, but there is no nats-server traffic, event log, agent or API. "
+            "What is left is the sims' own work (the sampler sleeps, and ComfyUI's PNG decode and encode of the "
+            f"{len(noise_png()) / 1e6:.1f} MB image, on these shared cores) and the image moved: the floor is "
+            f"{floor.makespan_s / bound:.2f}× the bound, and the full system takes "
+            f"{ours.makespan_s / floor.makespan_s:.2f}× the floor's makespan.",
+            "",
+        ]
+    lines += [
         cpu_table(results),
         "",
         "Handoff: upstream `JobSucceeded` → downstream `JobStarted` (prompt accepted, image uploaded).",
@@ -805,12 +880,12 @@ def chains_section(
         STATS_HEADER,
         STATS_RULE,
     ]
-    for r in results:
+    for r in orchestrated:
         lines.append(stats(r.extra["handoffs"]).row(f"`{r.policy}` under load, all handoffs"))
         lines.append(stats(r.extra["cross"]).row(f"`{r.policy}` under load, to another server"))
     for key, label in IDLE_PARTS:
         lines.append(stats(idle[key]).row(f"idle fleet, one chain at a time, pinned to another server: {label}"))
-    loaded = ", ".join(f"`{r.policy}` {r.extra['fixed_cost'] * 1000:.0f} ms" for r in results)
+    loaded = ", ".join(f"`{r.policy}` {r.extra['fixed_cost'] * 1000:.0f} ms" for r in orchestrated)
     lines += [
         "",
         f"Fixed cost per job (median) of the idle fleet's chains, one at a time on one checkpoint: "
@@ -839,8 +914,9 @@ def cpu_table(results: Sequence[PolicyResult]) -> str:
         cpu, jobs = r.extra["cpu"], sum(r.states.values())
         total = sum(cpu.values())
         cells = " | ".join(f"{cpu[role]:.1f}" for role in CPU_ROLES)
+        name = r.policy if r.extra.get("direct") else f"`{r.policy}`"
         lines.append(
-            f"| `{r.policy}` | {cells} | {total:.1f} | {total * 1000 / max(jobs, 1):.0f} | "
+            f"| {name} | {cells} | {total:.1f} | {total * 1000 / max(jobs, 1):.0f} | "
             f"{total / r.extra['cpu_wall']:.2f} of {cores} |"
         )
     return "\n".join(lines)

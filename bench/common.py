@@ -18,7 +18,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +36,14 @@ __all__ = [
     "Stats",
     "bench_stack",
     "cpu_by_role",
+    "executing_spans",
     "jetstream_floor",
     "percentile",
     "post_prompt_floor",
     "rss_mib",
     "stats",
     "tiny_workflow",
+    "wait_http",
 ]
 
 
@@ -186,11 +188,12 @@ async def bench_stack(
                 stack.add_sim("floor", *sim_options)
             await stack.wait_backends(ids, timeout=120)
             if spare_sim:
-                await _wait_http(stack.procs["floor"].extra["url"] + "/system_stats")
+                await wait_http(stack.procs["floor"].extra["url"] + "/system_stats")
             yield stack
 
 
-async def _wait_http(url: str, timeout: float = 60.0) -> None:
+async def wait_http(url: str, timeout: float = 60.0) -> None:
+    """Until `url` answers 200."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5) as http:
         while True:
@@ -202,3 +205,19 @@ async def _wait_http(url: str, timeout: float = 60.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not answer within {timeout}s")
             await asyncio.sleep(0.1)
+
+
+def executing_spans(runs: Iterable[tuple[str, str, float, float]]) -> dict[str, tuple[str, float]]:
+    """(job, server, accepted at, ended at) → job → (server, seconds executing), from the later of its acceptance
+    and the previous end on its server to its own end: a server runs one prompt at a time."""
+    by_server: dict[str, list[tuple[float, float, str]]] = {}
+    for job, server, start, end in runs:
+        by_server.setdefault(server, []).append((end, start, job))
+    out: dict[str, tuple[str, float]] = {}
+    for server, spans in by_server.items():
+        previous: float | None = None
+        for end, start, job in sorted(spans):
+            began = start if previous is None else max(start, previous)
+            out[job] = (server, max(0.0, end - began))
+            previous = end
+    return out

@@ -12,6 +12,7 @@ import pytest
 
 from bench import bench_placement
 from bench.bench_placement import lower_bound
+from bench.common import executing_spans
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -66,6 +67,10 @@ def test_the_placement_benchmark_returns_a_section_where_every_job_of_every_poli
     assert re.search(r"idle fleet's chains, one at a time on one checkpoint: \d+ ms", section), "the idle fixed cost"
     cpu_rows = [line for line in section.splitlines() if re.match(r"\| `\w+` \| [\d.]+ \|.* of \d+ \|$", line)]
     assert len(cpu_rows) == len(TINY["chains"]["policies"]), "a CPU row per chain policy"
+    floor_rows = [line for line in section.splitlines() if line.startswith("| `smart` with no plumbing |")]
+    assert len(floor_rows) == 2, "the floor's makespan row and its CPU row"
+    assert "{'succeeded': 7}" in floor_rows[0], "the floor ran every stage of the 3 projects"
+    assert re.search(r"the floor is [\d.]+× the bound, and the full system takes [\d.]+× the floor's", section)
 
 
 def test_on_a_fake_clock_every_policy_finishes_the_batch_no_sooner_than_the_lower_bound() -> None:
@@ -75,3 +80,8 @@ def test_on_a_fake_clock_every_policy_finishes_the_batch_no_sooner_than_the_lowe
     for policy in bench_placement.ALL_POLICIES:
         makespan = bench_placement.simulate_batch(policy, servers, works, 0.05)
         assert makespan >= bound * 0.999, policy
+
+
+def test_a_prompt_queued_behind_another_executes_only_from_the_previous_end_on_its_server() -> None:
+    spans = executing_spans([("a", "s1", 0.0, 2.0), ("b", "s1", 0.5, 3.0), ("c", "s2", 1.0, 1.5)])
+    assert spans == {"a": ("s1", 2.0), "b": ("s1", 1.0), "c": ("s2", 0.5)}
