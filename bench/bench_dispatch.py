@@ -17,7 +17,9 @@ that every job succeeded and that the log holds as many events as the stream. Ea
 over the run, divided by the jobs, say where the CPU goes per job. Runs side by side (`Variant`), each on
 its own fresh stack at the scheduler's defaults unless said: one `POST /api/jobs` per job; `POST /api/jobs/batch`
 with 100 jobs per request; the same with the adaptive queue depth off (`ORCH_SCHEDULER_QUEUE_AHEAD_S=0`: never
-more than `max_inflight_per_backend` prompts per server).
+more than `max_inflight_per_backend` prompts per server). Beside them, the floor with no plumbing: the same jobs
+on fresh sims driven by the scheduler's own `decide` in this process (`bench.no_plumbing`), no NATS, event log,
+agents or API.
 
 Run: ``python -m bench.bench_dispatch [--quick]``; one throughput run only:
 ``python -m bench.bench_dispatch --jobs 2000 --backends 10 --batch 100 [--max-inflight 16] [--fixed-depth]``.
@@ -29,12 +31,14 @@ import argparse
 import asyncio
 import json
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -55,8 +59,12 @@ from bench.common import (
     rss_mib,
     stats,
     tiny_workflow,
+    wait_http,
 )
+from bench.no_plumbing import fleet_state, run_with_policy
+from orch_common.contracts import events as ev
 from orch_common.contracts import subjects
+from orch_scheduler.domain.fold import apply
 from orch_scheduler.settings import SchedulerSettings
 from tests.helpers.stack import Stack
 
@@ -409,6 +417,46 @@ async def measure_throughput(
     )
 
 
+@dataclass
+class ThroughputFloor:
+    """The same tiny jobs with no plumbing: the scheduler's own `decide` in this process posting to the sims."""
+
+    jobs: int
+    backends: int
+    wall_s: float
+    succeeded: int
+    cpu_s: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.jobs / self.wall_s if self.wall_s > 0 else float("nan")
+
+
+async def measure_throughput_floor(jobs: int, *, backends: int) -> ThroughputFloor:
+    """`jobs` tiny jobs, all queued at once, on `backends` fresh sims driven by `bench.no_plumbing`: no nats-server
+    traffic, event log, agents or API, so what is left is the sims' own work and the prompts' HTTP and websocket
+    traffic, with the scheduler's placement and queue depth."""
+    with tempfile.TemporaryDirectory(prefix="orch-bench-floor-") as tmp:
+        async with Stack(Path(tmp), scheduler=False, api=False) as stack:
+            ids = [f"sim-{i}" for i in range(1, backends + 1)]
+            urls = {sid: stack.add_sim(sid).extra["url"] for sid in ids}
+            for url in urls.values():
+                await wait_http(url + "/system_stats")
+            workflows = [tiny_workflow(i) for i in range(jobs)]
+            now = datetime.now(UTC)
+            state = fleet_state(ids, workflows[:1], now)
+            queued = [ev.JobSubmitted(job_id=f"j{i:06d}", workflow=w, occurred_at=now) for i, w in enumerate(workflows)]
+            for job in queued:
+                apply(state, job)
+            cpu_before = cpu_by_role(stack)
+            run = await run_with_policy(
+                urls, state, jobs, policy="smart", queued=queued, timeout=max(120.0, jobs * 0.2)
+            )
+            cpu_after = cpu_by_role(stack)
+    cpu = {role: cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0) for role in CPU_ROLES}
+    return ThroughputFloor(jobs, backends, run.makespan, len(run.ended), cpu)
+
+
 def _rss(stack: Stack) -> dict[str, float]:
     out = {}
     for name, proc in stack.procs.items():
@@ -443,8 +491,9 @@ def _log_counts(stack: Stack) -> tuple[int, int, int]:
     return int(total), int(distinct), int(row[0] if row else 0)
 
 
-def throughput_section(results: list[ThroughputResult]) -> str:
-    """One column per run (variant), side by side: rates, checks, and CPU milliseconds per job by part."""
+def throughput_section(results: list[ThroughputResult], floor: ThroughputFloor | None = None) -> str:
+    """One column per run (variant), side by side: rates, checks, and CPU milliseconds per job by part; then the
+    floor with no plumbing, when measured."""
     first = results[0]
     head = "| measure | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |"
     rule = "| --- |" + " ---: |" * len(results)
@@ -513,6 +562,20 @@ def throughput_section(results: list[ThroughputResult]) -> str:
         f"{os.cpu_count()} cores, jobs/s can be no more than cores × 1000 / (CPU ms per job: all).",
         "",
     ]
+    if floor is not None:
+        best = max(results, key=lambda r: r.rate)
+        per_job = {role: floor.cpu_s.get(role, 0.0) / floor.jobs * 1000 for role in CPU_ROLES}
+        lines += [
+            f"Floor, with no plumbing: the same {floor.jobs} jobs, all queued at once, on {floor.backends} fresh sims "
+            "driven by the scheduler's own `decide` (same placement and queue depth) in the benchmark's process, "
+            "which posts each decision straight to its sim and folds back what the sims' websockets say "
+            "(`bench/no_plumbing.py`): no nats-server traffic, event log, agents or API, so nothing is durable. "
+            f"{floor.wall_s:.2f} s, **{floor.rate:.1f} jobs/s** ({floor.succeeded} succeeded); CPU ms per job: "
+            f"sims {per_job['sims']:.2f}, the driving process {per_job['bench client']:.2f}, all "
+            f"{sum(per_job.values()):.2f}. The best run above reached {best.rate / floor.rate:.2f}× this floor's "
+            "rate.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -539,7 +602,13 @@ def run(quick: bool = False) -> str:
         asyncio.run(measure_throughput(**sizes["throughput"], **variant))
         for variant in sizes.get("throughput_runs", [{}])
     ]
-    sections = ["## Job path: dispatch and throughput", "", dispatch_section(dispatch), throughput_section(throughput)]
+    floor = asyncio.run(measure_throughput_floor(**sizes["throughput"]))
+    sections = [
+        "## Job path: dispatch and throughput",
+        "",
+        dispatch_section(dispatch),
+        throughput_section(throughput, floor),
+    ]
     return "\n".join(sections)
 
 

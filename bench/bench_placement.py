@@ -26,7 +26,7 @@ Definitions (all from event timestamps, one machine clock):
   fake clock with the same sleeps and no processes (`simulate_batch`, `simulate_chains`), so the policy's
   quality is told apart from the system's cost on this machine;
 - with no plumbing (chained projects): the same policy and run engine in the benchmark's process on the real
-  clock, driving fresh sims directly (`bench.direct_chains`), so the sims' own work on these shared cores is told
+  clock, driving fresh sims directly (`bench.no_plumbing`), so the sims' own work on these shared cores is told
   apart from the cost of NATS, the event log, the agents and the API.
 
 Run: ``python -m bench.bench_placement [--quick]``.
@@ -59,7 +59,7 @@ from nats.aio.msg import Msg
 from PIL import Image
 
 from bench.common import CPU_ROLES, STATS_HEADER, STATS_RULE, cpu_by_role, executing_spans, stats, wait_http
-from bench.direct_chains import run_with_policy
+from bench.no_plumbing import fleet_state, run_with_policy
 from orch_common.contracts import events as ev
 from orch_common.contracts import runs as rn
 from orch_common.contracts import subjects
@@ -400,20 +400,7 @@ def seeded_state(
     `works` submitted (as `j00000`…) and one run per project of `plan` requested (as `r00000`…); with the
     sampler steps of each plain job (by job id) and of each stage (by run id and graph node id)."""
     prompts = [w.workflow for w in works] + [n["workflow_api"] for c in plan for n in c.nodes]
-    classes = sorted({node["class_type"] for w in prompts for node in w.values()})
-    state = SchedulerState()
-    for server in servers:
-        caps = ev.BackendCapabilities(node_classes=classes, models={}, object_info_hash="h" * 20)
-        apply(
-            state,
-            ev.BackendRegistered(
-                backend_id=server.id,
-                comfy_url=f"http://{server.id}.invalid",
-                agent_instance=f"{server.id}-1",
-                capabilities=caps,
-                occurred_at=when,
-            ),
-        )
+    state = fleet_state([s.id for s in servers], prompts, when)
     steps_of: dict[str, int] = {}
     for i, work in enumerate(works):
         apply(state, ev.JobSubmitted(job_id=f"j{i:05d}", workflow=work.workflow, occurred_at=when))
@@ -784,7 +771,7 @@ async def _direct_chains(
     policy: str, servers: Sequence[Server], step_s: float, plan: Sequence[Chain], png: bytes
 ) -> PolicyResult:
     """The floor: `policy` and the run engine in this process on the real clock, driving fresh sims directly
-    (`bench.direct_chains`): no nats-server, event log, agents or API."""
+    (`bench.no_plumbing`): no nats-server, event log, agents or API."""
     label = f"`{policy}` with no plumbing"
     with tempfile.TemporaryDirectory(prefix="orch-bench-direct-") as tmp:
         async with Stack(Path(tmp), scheduler=False, api=False) as stack:
@@ -864,7 +851,7 @@ def chains_section(
         lines += [
             f"With no plumbing (the floor of this machine): `{ours.policy}`'s own `decide` and run engine in the "
             "benchmark's process on the real clock, posting each decision straight to fresh sims "
-            "(`bench/direct_chains.py`): a follow-up stage's image is read from the upstream server's `/view` and "
+            "(`bench/no_plumbing.py`): a follow-up stage's image is read from the upstream server's `/view` and "
             "uploaded to its own, as an agent does, but there is no nats-server traffic, event log, agent or API. "
             "What is left is the sims' own work (the sampler sleeps, and ComfyUI's PNG decode and encode of the "
             f"{len(noise_png()) / 1e6:.1f} MB image, on these shared cores) and the image moved: the floor is "

@@ -32,6 +32,7 @@ def test_the_dispatch_benchmark_returns_a_section_where_every_job_succeeded_and_
     assert "terminal states: {'succeeded': 12}" in section
     assert "| every job succeeded (live events and the log's job.succeeded) | yes" in section
     assert "(yes) |" in section, "the DuckDB log and the stream hold as many events"
+    assert "(12 succeeded)" in section, "the floor with no plumbing ran every job"
 
 
 def test_the_live_benchmark_returns_a_section_with_no_terminal_state_dropped(monkeypatch: pytest.MonkeyPatch) -> None:

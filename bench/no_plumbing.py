@@ -1,15 +1,16 @@
-"""The floor of the chained-projects benchmark: the scheduler's own policy driving the sims with no plumbing.
+"""The floor of a benchmark: the scheduler's own policy driving the sims, with no plumbing in between.
 
-This process runs the scheduler's pure core (`decide` and `apply`, the placement policy and the run engine) on
+This process runs the scheduler's pure core (`decide` and `apply`: the placement policy and the run engine) on
 the real clock, in-process, and talks to the sims directly over our ComfyUI client. There is no nats-server,
-no event log, no agent and no API: a JobScheduled decision is posted at once; a follow-up stage's image is read
-from the upstream server's `/view` and uploaded to its own server (as an agent does), and the sims' websocket
-messages are folded back as JobStarted, JobOutputStored and JobSucceeded.
+no event log, no agent and no API: a JobScheduled decision is posted at once (with the agent's own client for
+the per-job routes); an input bound to an upstream output is read from the upstream server's `/view` and
+uploaded to its own server (as an agent does), and the sims' websocket messages are folded back as JobStarted,
+JobOutputStored and JobSucceeded.
 
 What is left is what any orchestrator with this policy must spend on this machine: the sims' own work (the
-sampler sleeps, and ComfyUI's PNG decode and encode of the 1.5 MB image), the image moved between servers, and
-the prompts' HTTP and websocket traffic. The full system's makespan against this one is the cost of the
-event-sourced plumbing (NATS, DuckDB, agents, API) on the same shared cores.
+sampler sleeps, the images ComfyUI decodes and encodes), the images moved between servers, and the prompts' HTTP
+and websocket traffic. The full system against this floor is the cost of the event-sourced plumbing (NATS,
+DuckDB, agents, API) on the same shared cores.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import copy
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bench.common import executing_spans
+from orch_agent.comfy_fast import HotComfy
 from orch_common.comfy.client import ComfyClient
 from orch_common.comfy.wire import ExecutedMessage, ExecutionErrorMessage, ExecutionSuccessMessage
 from orch_common.contracts import events as ev
@@ -34,7 +36,24 @@ from orch_scheduler.domain.fold import apply
 from orch_scheduler.domain.state import SchedulerState
 from orch_scheduler.settings import SchedulerSettings
 
-IMAGE_NODE = "20"  # the SaveImage node whose first image a stage hands on (its port "20.images")
+IMAGE_NODE = "20"  # the SaveImage node whose first image a chained stage hands on (its port "20.images")
+
+
+def fleet_state(server_ids: Sequence[str], prompts: Sequence[Mapping[str, Any]], when: datetime) -> SchedulerState:
+    """A scheduler state with `server_ids` registered at `when`, each having every node class of `prompts`."""
+    classes = sorted({node["class_type"] for prompt in prompts for node in prompt.values()})
+    state = SchedulerState()
+    for server_id in server_ids:
+        caps = ev.BackendCapabilities(node_classes=classes, models={}, object_info_hash="h" * 20)
+        registered = ev.BackendRegistered(
+            backend_id=server_id,
+            comfy_url=f"http://{server_id}.invalid",
+            agent_instance=f"{server_id}-1",
+            capabilities=caps,
+            occurred_at=when,
+        )
+        apply(state, registered)
+    return state
 
 
 @dataclass
@@ -61,6 +80,7 @@ class _Server:
     def __init__(self, server_id: str, url: str) -> None:
         self.id = server_id
         self.client = ComfyClient(url, timeout=60)
+        self.hot = HotComfy(self.client)  # the agent's own client for the per-job routes
         self.pending: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
         self.connected = asyncio.Event()
@@ -87,14 +107,16 @@ async def run_with_policy(
     jobs: int,
     *,
     policy: str,
+    queued: Sequence[ev.JobSubmitted] = (),
     timeout: float = 600.0,
 ) -> DirectRun:
-    """Drive the sims at `urls` (backend id → URL) from `state` (those backends registered, the runs requested)
-    until `jobs` jobs have succeeded, with the scheduler's own decisions and its default queue settings."""
+    """Drive the sims at `urls` (backend id → URL) from `state` (those backends registered, the runs requested,
+    the jobs `queued` submitted) until `jobs` jobs have succeeded, with the scheduler's own decisions and its
+    default queue settings."""
     settings = SchedulerSettings()
     servers = {sid: _Server(sid, url) for sid, url in urls.items()}
     run = DirectRun()
-    submitted: dict[str, ev.JobSubmitted] = {}
+    submitted: dict[str, ev.JobSubmitted] = {job.job_id: job for job in queued}
     stored: dict[str, tuple[_Server, dict[str, Any]]] = {}  # artifact id → the server and file holding it
     woken = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
@@ -113,12 +135,12 @@ async def run_with_policy(
             workflow = copy.deepcopy(workflow)
             for binding in job.inputs:
                 source, ref = stored[binding.artifact_id]
-                view = await source.client.view(ref["filename"], subfolder=ref.get("subfolder", ""), type=ref["type"])
-                uploaded = await server.client.upload_image(view.content, binding.filename, overwrite=True)
+                view = await source.hot.view(ref["filename"], subfolder=ref.get("subfolder", ""), type=ref["type"])
+                uploaded = await server.hot.upload_image(view.content, binding.filename)
                 workflow[binding.node_id]["inputs"][binding.input_name] = uploaded.name
         ended: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         server.pending[scheduled.prompt_id] = ended  # before the POST: the end may come first on the websocket
-        await server.client.submit_prompt(workflow, prompt_id=scheduled.prompt_id)
+        await server.hot.submit_prompt(workflow, prompt_id=scheduled.prompt_id)
         run.started[job.job_id] = (server.id, time.monotonic())
         ref = dict(job_id=job.job_id, attempt=scheduled.attempt)
         apply(state, ev.JobStarted(**ref, backend_id=server.id, prompt_id=scheduled.prompt_id))
@@ -187,5 +209,6 @@ async def run_with_policy(
                 server.listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await server.listener
+            await server.hot.aclose()
             await server.client.aclose()
     return run
