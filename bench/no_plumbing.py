@@ -5,12 +5,13 @@ the real clock, in-process, and talks to the sims directly over our ComfyUI clie
 no event log, no agent and no API: a JobScheduled decision is posted at once (with the agent's own client for
 the per-job routes); an input bound to an upstream output is read from the upstream server's `/view` and
 uploaded to its own server (as an agent does), and the sims' websocket messages are folded back as JobStarted,
-JobOutputStored and JobSucceeded.
+JobOutputStored and JobSucceeded. Nothing is durable and no output is copied anywhere: an output is read only
+when a downstream stage needs it.
 
-What is left is what any orchestrator with this policy must spend on this machine: the sims' own work (the
+What is left is the least any orchestrator with this policy must spend on this machine: the sims' own work (the
 sampler sleeps, the images ComfyUI decodes and encodes), the images moved between servers, and the prompts' HTTP
 and websocket traffic. The full system against this floor is the cost of the event-sourced plumbing (NATS,
-DuckDB, agents, API) on the same shared cores.
+DuckDB, agents, API, every output copied) on the same shared cores.
 """
 
 from __future__ import annotations

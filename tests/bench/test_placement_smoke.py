@@ -70,6 +70,8 @@ def test_the_placement_benchmark_returns_a_section_where_every_job_of_every_poli
     floor_rows = [line for line in section.splitlines() if line.startswith("| `smart` with no plumbing |")]
     assert len(floor_rows) == 2, "the floor's makespan row and its CPU row"
     assert "{'succeeded': 7}" in floor_rows[0], "the floor ran every stage of the 3 projects"
+    with_fixed_cost = r"\| \d+ ms \| [\d.]+× \| \{'succeeded': 7\} \|$"
+    assert re.search(with_fixed_cost, floor_rows[0]), "policy alone with the floor's fixed cost"
     assert re.search(r"the floor is [\d.]+× the bound, and the full system takes [\d.]+× the floor's", section)
 
 
@@ -85,3 +87,11 @@ def test_on_a_fake_clock_every_policy_finishes_the_batch_no_sooner_than_the_lowe
 def test_a_prompt_queued_behind_another_executes_only_from_the_previous_end_on_its_server() -> None:
     spans = executing_spans([("a", "s1", 0.0, 2.0), ("b", "s1", 0.5, 3.0), ("c", "s2", 1.0, 1.5)])
     assert spans == {"a": ("s1", 2.0), "b": ("s1", 1.0), "c": ("s2", 0.5)}
+
+
+def test_on_a_fake_clock_a_fixed_cost_per_job_adds_to_the_makespan_of_chained_projects() -> None:
+    servers = [bench_placement.Server("slow", 0.5, 0.2), bench_placement.Server("fast", 3.0, 0.2)]
+    plan = bench_placement.chains(12)
+    free = bench_placement.simulate_chains("smart", servers, plan, 0.05)
+    costly = bench_placement.simulate_chains("smart", servers, plan, 0.05, fixed_s=0.1)
+    assert costly > free
