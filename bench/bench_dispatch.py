@@ -444,7 +444,7 @@ async def measure_throughput_floor(jobs: int, *, backends: int) -> ThroughputFlo
                 await wait_http(url + "/system_stats")
             workflows = [tiny_workflow(i) for i in range(jobs)]
             now = datetime.now(UTC)
-            state = fleet_state(ids, workflows[:1], now)
+            state = fleet_state(ids, workflows, now)
             queued = [ev.JobSubmitted(job_id=f"j{i:06d}", workflow=w, occurred_at=now) for i, w in enumerate(workflows)]
             for job in queued:
                 apply(state, job)

@@ -75,11 +75,13 @@ __all__ = [
     "QUICK",
     "Server",
     "Work",
+    "busy_share",
     "lower_bound",
     "measure_affinity",
     "measure_batch",
     "measure_chains",
     "run",
+    "seeded_state",
     "simulate",
     "simulate_batch",
     "simulate_chains",
@@ -184,8 +186,12 @@ def executing(watch: Watch) -> dict[str, tuple[str, float]]:
 
 def useful_gpu_share(watch: Watch, servers: int) -> float:
     """Σ executing time ÷ (servers × makespan)."""
-    busy = sum(seconds for _, seconds in executing(watch).values())
-    return busy / (servers * watch.makespan())
+    return busy_share(executing(watch), servers, watch.makespan())
+
+
+def busy_share(spans: dict[str, tuple[str, float]], servers: int, makespan: float) -> float:
+    """Σ executing time of `spans` (job id → (server, seconds executing)) ÷ (servers × makespan)."""
+    return sum(seconds for _, seconds in spans.values()) / (servers * makespan)
 
 
 # -------------------------------------------------------------------------------------------- workflows
@@ -342,7 +348,7 @@ async def _one_batch(policy: str, servers: Sequence[Server], step_s: float, work
             {
                 "per_backend": per_backend,
                 "fixed_cost": _fixed_cost(
-                    watch, {j: w.steps for j, w in zip(ids, works, strict=True)}, servers, step_s
+                    executing(watch), {j: w.steps for j, w in zip(ids, works, strict=True)}, servers, step_s
                 ),
             },
         )
@@ -350,12 +356,13 @@ async def _one_batch(policy: str, servers: Sequence[Server], step_s: float, work
         return result
 
 
-def _fixed_cost(watch: Watch, steps: dict[str, int], servers: Sequence[Server], step_s: float) -> float:
-    """Median over jobs (job id → sampler steps) of executing time − its sampler sleep (steps × step ÷ speed):
-    what the bound leaves out (the other nodes, PNG encoding and decoding, a checkpoint load, the gap between
-    one prompt's end and the next one's start)."""
+def _fixed_cost(
+    spans: dict[str, tuple[str, float]], steps: dict[str, int], servers: Sequence[Server], step_s: float
+) -> float:
+    """Median over jobs (job id → sampler steps) of executing time (`spans`, as `executing` gives) − its sampler
+    sleep (steps × step ÷ speed): what the bound leaves out (the other nodes, PNG encoding and decoding, a
+    checkpoint load, the gap between one prompt's end and the next one's start)."""
     speed = {s.id: s.speed for s in servers}
-    spans = executing(watch)
     extra = [spans[job_id][1] - n * step_s / speed[spans[job_id][0]] for job_id, n in steps.items() if job_id in spans]
     return statistics.median(extra) if extra else math.nan
 
@@ -704,7 +711,7 @@ async def _one_chains(
             {
                 "handoffs": handoffs,
                 "cross": cross,
-                "fixed_cost": _fixed_cost(watch, steps, servers, step_s),
+                "fixed_cost": _fixed_cost(executing(watch), steps, servers, step_s),
                 "cpu": {role: cpu_after[role] - cpu_before[role] for role in CPU_ROLES},
                 "cpu_wall": clock_after - clock_before,
             },
@@ -752,7 +759,7 @@ async def _idle_handoffs(servers: Sequence[Server], step_s: float, png: bytes, n
                     out["handoff"].append((marks[3] - marks[0]).total_seconds())
                     for (key, _), first, then in zip(IDLE_PARTS[1:], marks[:-1], marks[1:], strict=True):
                         out[key].append((then - first).total_seconds())
-            out["fixed_cost"] = [_fixed_cost(watch, steps, servers[:2], step_s)]
+            out["fixed_cost"] = [_fixed_cost(executing(watch), steps, servers[:2], step_s)]
         return out
 
 
@@ -795,20 +802,19 @@ async def _direct_chains(
                 urls, state, jobs, policy=policy, timeout=max(180.0, 5 * step_s * sum(stage_steps.values()))
             )
             cpu_after, clock_after = cpu_by_role(stack), time.monotonic()
-    speed = {s.id: s.speed for s in servers}
-    extra = []
-    for job_id, (server, seconds) in run.executing().items():
-        job = state.jobs[job_id]
-        extra.append(seconds - stage_steps[(job.run_id or "", job.graph_node_id or "")] * step_s / speed[server])
-    busy = sum(seconds for _, seconds in run.executing().values())
+    spans = run.executing()
+    steps = {
+        job_id: stage_steps[(state.jobs[job_id].run_id or "", state.jobs[job_id].graph_node_id or "")]
+        for job_id in spans
+    }
     _progress(f"{len(plan)} chained projects, {label}: makespan {run.makespan:.2f} s")
     return PolicyResult(
         label,
         run.makespan,
-        busy / (len(servers) * run.makespan),
+        busy_share(spans, len(servers), run.makespan),
         {"succeeded": len(run.ended)},
         {
-            "fixed_cost": statistics.median(extra),
+            "fixed_cost": _fixed_cost(spans, steps, servers, step_s),
             "cpu": {role: cpu_after[role] - cpu_before[role] for role in CPU_ROLES},
             "cpu_wall": clock_after - clock_before,
             "direct": True,

@@ -37,6 +37,8 @@ from orch_scheduler.domain.fold import apply
 from orch_scheduler.domain.state import SchedulerState
 from orch_scheduler.settings import SchedulerSettings
 
+__all__ = ["DirectRun", "fleet_state", "run_with_policy"]
+
 IMAGE_NODE = "20"  # the SaveImage node whose first image a chained stage hands on (its port "20.images")
 
 
