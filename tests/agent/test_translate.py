@@ -131,8 +131,17 @@ def test_an_interruption_after_our_cancel_is_a_cancellation() -> None:
     assert not any(isinstance(i, Publish) and isinstance(i.event, JobAttemptFailed) for i in intents)
 
 
+def _stepped_finals(run: str) -> dict[str, tuple[float, float]]:
+    """Each stepped node's last (value, max) in the trace."""
+    finals: dict[str, tuple[float, float]] = {}
+    for m in messages(run):
+        if getattr(m, "type", None) == "progress" and m.data.max > 1:
+            finals[m.data.node] = (float(m.data.value), float(m.data.max))
+    return finals
+
+
 @pytest.mark.parametrize("run", RUNS)
-def test_durable_progress_is_coalesced_but_the_last_value_is_always_published(run: str) -> None:
+def test_durable_progress_is_coalesced_and_keeps_each_stepped_nodes_final_value(run: str) -> None:
     burst = replay(run)  # every message at the same instant
     spread = replay(run, step=1.0)  # one message a second: nothing to coalesce
     burst_progress = [i.event for i in burst if isinstance(i, Publish) and isinstance(i.event, JobProgressed)]
@@ -140,11 +149,28 @@ def test_durable_progress_is_coalesced_but_the_last_value_is_always_published(ru
     live = [i.message for i in burst if isinstance(i, Live) and isinstance(i.message, LiveProgress)]
     assert len(burst_progress) <= len(spread_progress) <= len(live)
     assert [e.seq for e in burst_progress] == list(range(len(burst_progress)))
-    with_node = [m for m in live if m.node_id is not None]
-    if with_node:
-        last_live = with_node[-1]
-        last = burst_progress[-1]
-        assert (last.node_id, last.value, last.max) == (last_live.node_id, last_live.value, last_live.max)
+    for node, (value, max_) in _stepped_finals(run).items():
+        assert any((e.node_id, e.value, e.max) == (node, value, max_) for e in burst_progress)
+
+
+@pytest.mark.parametrize("run", [r for r in SUCCEEDING if not _stepped_finals(r)])
+def test_a_prompt_with_no_stepped_node_that_ends_within_one_interval_leaves_no_durable_progress(run: str) -> None:
+    assert replay(run, step=0.01)
+    assert not [i for i in replay(run, step=0.01) if isinstance(i, Publish) and isinstance(i.event, JobProgressed)]
+
+
+@pytest.mark.parametrize("run", ["runtime_error", "interrupted"])
+def test_a_failed_attempt_keeps_the_progress_it_stopped_at(run: str) -> None:
+    intents = replay(run)
+    live = [i.message for i in intents if isinstance(i, Live) and isinstance(i.message, LiveProgress)]
+    live = [m for m in live if m.node_id is not None]
+    progressed = [i.event for i in intents if isinstance(i, Publish) and isinstance(i.event, JobProgressed)]
+    assert live and progressed
+    assert (progressed[-1].node_id, progressed[-1].value, progressed[-1].max) == (
+        live[-1].node_id,
+        live[-1].value,
+        live[-1].max,
+    )
 
 
 def test_live_progress_goes_to_the_jobs_progress_subject_at_full_rate() -> None:

@@ -38,7 +38,8 @@ class AgentSettings(BaseSettings):
     drain_grace_s: float = Field(default=30.0, ge=0)
     """On SIGTERM, how long running prompts may take to finish before the agent leaves anyway."""
     progress_interval_s: float = Field(default=0.5, gt=0)
-    """Minimum spacing of durable `JobProgressed` events per job (the live stream is not coalesced)."""
+    """Spacing of durable `JobProgressed` checkpoints per job, the first one interval after the first progress
+    (the live stream is not coalesced; see `orch_agent.translate`)."""
     preview_interval_s: float = Field(default=0.25, gt=0)
     """Minimum spacing of `LivePreview` messages per job."""
     hang_factor: float = Field(default=2.0, gt=0)

@@ -4,9 +4,14 @@ The agent feeds every message of its one socket to a :class:`Router`; the router
 :class:`AttemptTracker` of the prompt it concerns, which answers with *intents*, in order:
 
 - :class:`Live` — an ephemeral `LiveProgress` / `LivePreview`, published at once on core NATS;
-- :class:`Publish` — a durable event (node executed, coalesced progress, a failure, a cancellation);
+- :class:`Publish` — a durable event (node executed, a progress checkpoint, a failure, a cancellation);
 - :class:`StoreOutputs` — copy a node's UI outputs into the Object Store, then publish `JobOutputStored`;
-- :class:`Finish` — the prompt is over: read `/history` to collect any output we missed, then decide.
+- :class:`Finish` — the prompt is over: decide (with `/history` for any output we may have missed).
+
+Durable progress is a checkpoint, not a stream (the live stream carries every tick): at most one `JobProgressed`
+per `progress_interval`, the first one interval after the attempt's first progress, so a prompt that ends within
+it needs none; a stepped node's final value is always kept (when another node takes over, and at the end), and
+so is the value an attempt stopped at when it fails or is cancelled.
 
 Nothing here does I/O or reads a clock: `now` is passed in, so recorded traces translate the same way every
 time. The agent carries out durable intents of one attempt strictly in order, so `JobSucceeded` (decided by
@@ -256,7 +261,7 @@ class AttemptTracker:
             return [*self._flush(), Publish(self.cancelled_event())]
         if self.hung:
             return []
-        return [*self._flush(), Finish(success_seen=self.success_seen)]
+        return [*self._flush(stepped_only=True), Finish(success_seen=self.success_seen)]
 
     def _move(self, node_id: str | None, value: float, max_: float) -> list[Intent]:
         """Set the current progress; a stepped node's last value is kept durable when another node takes over."""
@@ -284,15 +289,18 @@ class AttemptTracker:
         if self.node_id is None:
             return intents
         self._progress_pending = True
-        if self._last_progress_at is None or now - self._last_progress_at >= self.progress_interval:
+        if self._last_progress_at is None:
+            self._last_progress_at = now  # the interval starts with the first progress
+        elif now - self._last_progress_at >= self.progress_interval:
             self._last_progress_at = now
             intents.extend(self._flush())
         return intents
 
-    def _flush(self) -> list[Intent]:
-        """The held-back durable progress, if any: on the interval, and before the attempt's end (so the last
-        value is always published)."""
+    def _flush(self, *, stepped_only: bool = False) -> list[Intent]:
+        """The held-back durable progress, if any (with `stepped_only`, only a stepped node's value)."""
         if not self._progress_pending or self.node_id is None:
+            return []
+        if stepped_only and self.max <= 1:
             return []
         self._progress_pending = False
         event = JobProgressed(
