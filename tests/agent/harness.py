@@ -20,6 +20,19 @@ from orch_common.contracts.events import TERMINAL_EVENT_TYPES, parse_event
 TERMINAL_OR_FAILED = TERMINAL_EVENT_TYPES | {"job.attempt_failed"}
 
 
+def record_calls(owner: Any, method: str) -> list[Any]:
+    """Replace `owner.method` by a wrapper that records each call's first argument and then makes the real call."""
+    calls: list[Any] = []
+    real = getattr(owner, method)
+
+    async def recorded(first: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(first)
+        return await real(first, *args, **kwargs)
+
+    setattr(owner, method, recorded)
+    return calls
+
+
 def new_job_id() -> str:
     return f"job-{uuid.uuid4().hex[:12]}"
 

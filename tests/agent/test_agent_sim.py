@@ -20,7 +20,17 @@ from orch_common.contracts.events import ArtifactKind, BackendRegistered, Failur
 from orch_common.contracts.live import BackendMetrics, LivePreview, LiveProgress
 from orch_common.natsutil import NatsServer
 from orch_common.natsutil.objects import get_artifact, put_artifact
-from tests.agent.harness import ended, has, heartbeat, job_events, run_command, running_agent, send, wait_for
+from tests.agent.harness import (
+    ended,
+    has,
+    heartbeat,
+    job_events,
+    record_calls,
+    run_command,
+    running_agent,
+    send,
+    wait_for,
+)
 from tests.helpers import FIXTURES
 from tests.helpers.nats import nats_client
 from tests.helpers.sim import start_sim
@@ -233,24 +243,25 @@ async def test_a_redelivered_command_does_not_submit_twice(nats_server: NatsServ
                 assert events[-1].type == "job.succeeded"
 
 
-async def test_a_first_delivery_is_submitted_without_asking_comfyui_whether_it_already_ran(
+async def test_a_first_delivery_seen_whole_on_the_socket_neither_asks_comfyui_first_nor_reads_history_after(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with start_sim(tmp_path) as sim:
         async with nats_client(nats_server.url) as nc, running_agent(nc, nats_server.url, sim.url, "b-first") as agent:
-            asked: list[str] = []
-            reconcile = agent.comfy.reconcile
-
-            async def spy(prompt_id: str):  # a real client, its calls recorded
-                asked.append(prompt_id)
-                return await reconcile(prompt_id)
-
-            agent.comfy.reconcile = spy  # type: ignore[method-assign]
-            command = run_command("b-first", basic())
-            await send(nc, command)
-            events = await job_events(nc, command.job_id, ended)
-            assert events[-1].type == "job.succeeded"
-            assert asked == []
+            asked = record_calls(agent.comfy, "reconcile")
+            read = record_calls(agent.hot, "history")
+            workflow = basic("agent_first")
+            for cached in (False, True):  # the second time every node is served from ComfyUI's cache
+                command = run_command("b-first", workflow)
+                await send(nc, command)
+                events = await job_events(nc, command.job_id, ended)
+                assert events[-1].type == "job.succeeded"
+                executed = [e for e in events if e.type == "job.node_executed"]
+                assert executed and all(e.cached is cached for e in executed)
+                [stored] = [e for e in events if e.type == "job.output_stored"]
+                data, _ = await get_artifact(nc.jetstream(), stored.artifact_id)
+                assert data and stored.size == len(data)
+            assert asked == [] and read == []
 
 
 async def test_no_progress_for_twice_the_expected_time_is_a_hang(nats_server: NatsServer, tmp_path: Path) -> None:

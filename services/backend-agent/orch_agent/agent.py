@@ -24,7 +24,8 @@ It runs six loops:
 Durable work for one attempt (events, output copies, the final decision) runs in that attempt's own worker,
 strictly in order. Its events are published without waiting for each ack (in order, on one connection); the acks
 are collected before the terminal event, which is published only then, so `JobSucceeded` always follows every
-`JobOutputStored`. The routes called for every job (`POST /prompt`, `GET /view`, `GET /history/{id}`, uploads)
+`JobOutputStored`. `/history` is read at the end only when the socket alone cannot settle the attempt (see
+`Agent._finish`). The routes called for every job (`POST /prompt`, `GET /view`, `GET /history/{id}`, uploads)
 go through :mod:`orch_agent.comfy_fast`, a keep-alive client far cheaper than httpx.
 """
 
@@ -131,6 +132,10 @@ class _Run:
     last_poll: float = 0.0
     unacked: list[tuple[EventBase, asyncio.Future[Any]]] = field(default_factory=list)
     """Events published without waiting for their acks yet (see `Agent._publish_soon`)."""
+    watched_on: int | None = None
+    """The socket connection that was up when the attempt was created (None: none was): if the attempt ends on
+    that same connection, its every message was seen."""
+    store_failed: bool = False
 
     @property
     def prompt_id(self) -> str:
@@ -161,6 +166,8 @@ class Agent:
         self._kv: KeyValue | None = None
         self._stopping = asyncio.Event()
         self._down_since: float | None = None
+        self._socket_epoch = 0  # counts the socket's connections
+        self._socket_live = False
         self._unreachable = False
         self._connected_once = asyncio.Event()
         self._abandoned: set[str] = set()
@@ -573,6 +580,7 @@ class Agent:
             last_activity=asyncio.get_running_loop().time(),
         )
         run = _Run(tracker=tracker, prompt=prompt, expected_seconds=expected)
+        run.watched_on = self._socket_epoch if self._socket_live else None
         self.runs[ref.prompt_id] = run
         self.router.add(tracker)
         run.task = asyncio.create_task(self._work(run), name=f"attempt-{ref.prompt_id}")
@@ -806,6 +814,7 @@ class Agent:
                     await self._dispatch(self.router.feed(message, loop.time()))
             except ComfyError as exc:
                 log.warning("ComfyUI socket: %s", exc)
+            self._socket_live = False
             if self._down_since is None:
                 self._down_since = loop.time()
             await asyncio.sleep(backoff)
@@ -814,6 +823,8 @@ class Agent:
     async def _on_connected(self) -> None:
         was_unreachable = self._unreachable
         self._down_since = None
+        self._socket_epoch += 1
+        self._socket_live = True
         self._unreachable = False
         self.uploads.clear()  # the server may have restarted, and its input folder with it
         if was_unreachable:
@@ -1037,9 +1048,10 @@ class Agent:
                         break
                     await self._publish_soon(run, intent.event)
                 elif isinstance(intent, StoreOutputs):
-                    await self._store_node(run, intent.node_id, intent.output)
+                    if not await self._store_node(run, intent.node_id, intent.output):
+                        run.store_failed = True
                 elif isinstance(intent, Finish):
-                    await self._finish(run)
+                    await self._finish(run, intent)
                     break
         except asyncio.CancelledError:
             raise
@@ -1117,9 +1129,17 @@ class Agent:
             sha256=stored.sha256,
         )
 
-    async def _finish(self, run: _Run) -> None:
-        """The prompt is over: collect what `/history` holds that we have not stored, then decide."""
+    async def _finish(self, run: _Run, finish: Finish) -> None:
+        """The prompt is over: collect what `/history` holds that we have not stored, then decide.
+
+        `/history` is not read when the stream alone settles it: `execution_success` was seen, on the connection
+        that was up before the prompt was submitted (so no message was missed, and ComfyUI sends `executed` for
+        every node with UI output, cached ones included), and every output was stored.
+        """
         tracker = run.tracker
+        if finish.success_seen and not run.store_failed and self._socket_live and run.watched_on == self._socket_epoch:
+            await self._succeed(run)
+            return
         entry: HistoryEntry | None = None
         for attempt in range(10):
             try:
@@ -1146,9 +1166,11 @@ class Agent:
                 run, tracker.failed(FailureReason.INTERNAL, "an output could not be copied into the Object Store")
             )
             return
-        await self._publish_final(
-            run, JobSucceeded(job_id=tracker.ref.job_id, attempt=tracker.ref.attempt, backend_id=self.backend_id)
-        )
+        await self._succeed(run)
+
+    async def _succeed(self, run: _Run) -> None:
+        ref = run.tracker.ref
+        await self._publish_final(run, JobSucceeded(job_id=ref.job_id, attempt=ref.attempt, backend_id=self.backend_id))
         self.jobs_completed += 1
 
     @staticmethod
