@@ -36,6 +36,7 @@ __all__ = [
     "backend_event",
     "check_token",
     "command",
+    "every_job_event",
     "job_event",
     "live_backend_metrics",
     "live_job",
@@ -104,6 +105,11 @@ def run_event(run_id: str, event: str) -> str:
 def all_events() -> str:
     """The filter covering every durable event."""
     return f"{NAMESPACE}.evt.>"
+
+
+def every_job_event(event: str) -> str:
+    """The filter covering one kind of job event for every job, e.g. `every_job_event("succeeded")`."""
+    return f"{NAMESPACE}.evt.job.*.{check_token(event)}"
 
 
 def command(backend_id: str, verb: Verb) -> str:
