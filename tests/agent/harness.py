@@ -135,3 +135,10 @@ async def running_agent(
             await asyncio.wait_for(asyncio.shield(task), 60)
         except TimeoutError:
             task.cancel()
+
+
+async def start_then_leave(nc: Client, nats_url: str, comfy_url: str, command: RunJob) -> None:
+    """Send `command` to an agent that leaves without draining once the job has started: the prompt runs on."""
+    async with running_agent(nc, nats_url, comfy_url, command.backend_id, drain_grace_s=0):
+        await send(nc, command)
+        await job_events(nc, command.job_id, has("job.started"))

@@ -29,6 +29,7 @@ from tests.agent.harness import (
     run_command,
     running_agent,
     send,
+    start_then_leave,
     wait_for,
 )
 from tests.helpers import FIXTURES
@@ -222,9 +223,7 @@ async def test_a_redelivered_command_does_not_submit_twice(nats_server: NatsServ
     with start_sim(tmp_path, demo_models=True, step_seconds=0.05) as sim:
         async with nats_client(nats_server.url) as nc:
             command = run_command("b-redeliver", long_job(40))
-            async with running_agent(nc, nats_server.url, sim.url, "b-redeliver", drain_grace_s=0):
-                await send(nc, command)
-                await job_events(nc, command.job_id, has("job.started"))
+            await start_then_leave(nc, nats_server.url, sim.url, command)
             await send(nc, command, msg_id="redelivered-" + command.command_id)
             async with running_agent(nc, nats_server.url, sim.url, "b-redeliver"):
                 consumer = subjects.agent_consumer("b-redeliver")
@@ -262,6 +261,22 @@ async def test_a_first_delivery_seen_whole_on_the_socket_neither_asks_comfyui_fi
                 data, _ = await get_artifact(nc.jetstream(), stored.artifact_id)
                 assert data and stored.size == len(data)
             assert asked == [] and read == []
+
+
+async def test_a_prompt_adopted_from_the_queue_by_a_new_agent_is_settled_from_history(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with start_sim(tmp_path, demo_models=True, step_seconds=0.05) as sim:
+        async with nats_client(nats_server.url) as nc:
+            command = run_command("b-adopt", long_job(60))
+            await start_then_leave(nc, nats_server.url, sim.url, command)
+            # the next agent finds the prompt running in ComfyUI's queue
+            async with running_agent(nc, nats_server.url, sim.url, "b-adopt") as agent:
+                read = record_calls(agent.hot, "history")
+                events = await job_events(nc, command.job_id, ended)
+            assert events[-1].type == "job.succeeded"
+            assert [e.node_id for e in events if e.type == "job.output_stored"] == ["9"]
+            assert command.prompt_id in read
 
 
 async def test_no_progress_for_twice_the_expected_time_is_a_hang(nats_server: NatsServer, tmp_path: Path) -> None:

@@ -893,6 +893,7 @@ class Agent:
             log.info("following prompt %s of job %s found in ComfyUI's queue", item.prompt_id, ref.job_id)
             run = self._new_run(ref, dict(item.prompt), True, None)
             run.tracker.next_seq = _adopted_seq()
+            run.watched_on = None  # its messages before now went to an earlier connection: settle it from /history
             run.started.set()
 
     async def _clean_abandoned(self) -> None:
