@@ -569,7 +569,11 @@ class Agent:
             return True
         return meta.sequence.stream <= self._stored_before_start
 
-    def _new_run(self, ref: AttemptRef, prompt: dict[str, Any], previews: bool, expected: float | None) -> _Run:
+    def _new_run(
+        self, ref: AttemptRef, prompt: dict[str, Any], previews: bool, expected: float | None, *, followed: bool = False
+    ) -> _Run:
+        """Track an attempt: one submitted now, or (`followed`) one found already on the server, whose earlier
+        messages went to another connection (it is settled from `/history`, its progress ids start high)."""
         if ref.prompt_id in self.runs:
             raise RuntimeError(f"prompt {ref.prompt_id} is already followed")
         tracker = AttemptTracker(
@@ -580,7 +584,10 @@ class Agent:
             last_activity=asyncio.get_running_loop().time(),
         )
         run = _Run(tracker=tracker, prompt=prompt, expected_seconds=expected)
-        run.watched_on = self._socket_epoch if self._socket_live else None
+        if followed:
+            tracker.next_seq = _adopted_seq()
+        elif self._socket_live:
+            run.watched_on = self._socket_epoch
         self.runs[ref.prompt_id] = run
         self.router.add(tracker)
         run.task = asyncio.create_task(self._work(run), name=f"attempt-{ref.prompt_id}")
@@ -641,8 +648,7 @@ class Agent:
             return None
         if state is not PromptState.LOST:
             log.info("%s: prompt %s is already %s here; following it", cmd.command_id, cmd.prompt_id, state)
-            run = self._new_run(ref, cmd.workflow, cmd.previews, cmd.expected_seconds)
-            run.tracker.next_seq = _adopted_seq()
+            run = self._new_run(ref, cmd.workflow, cmd.previews, cmd.expected_seconds, followed=True)
             await self.publish_event(
                 JobStarted(job_id=cmd.job_id, attempt=cmd.attempt, backend_id=self.backend_id, prompt_id=cmd.prompt_id)
             )
@@ -891,9 +897,7 @@ class Agent:
             except (KeyError, TypeError, ValueError):
                 continue
             log.info("following prompt %s of job %s found in ComfyUI's queue", item.prompt_id, ref.job_id)
-            run = self._new_run(ref, dict(item.prompt), True, None)
-            run.tracker.next_seq = _adopted_seq()
-            run.watched_on = None  # its messages before now went to an earlier connection: settle it from /history
+            run = self._new_run(ref, dict(item.prompt), True, None, followed=True)
             run.started.set()
 
     async def _clean_abandoned(self) -> None:
