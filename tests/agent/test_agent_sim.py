@@ -219,6 +219,33 @@ async def test_a_sim_restarted_empty_loses_the_prompt(nats_server: NatsServer, t
             await wait_for(forgotten, what="the lost attempt to be forgotten")
 
 
+async def test_a_submission_refused_while_comfyui_restarts_is_made_again_once_it_answers(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with start_sim(tmp_path) as sim:
+        async with (
+            nats_client(nats_server.url) as nc,
+            running_agent(nc, nats_server.url, sim.url, "b-back", unreachable_after_s=10) as agent,
+        ):
+            submits = record_calls(agent.hot, "submit_prompt")
+            sim.kill()
+            command = run_command("b-back", basic("agent_back"))
+            await send(nc, command)
+
+            async def refused() -> bool:
+                return len(submits) == 1
+
+            await wait_for(refused, what="the POST /prompt the stopped server refuses")
+            sim.start()
+            events = await job_events(nc, command.job_id, ended)
+            types = [e.type for e in events]
+            assert types[0] == "job.started" and types[-1] == "job.succeeded", types
+            assert "job.attempt_failed" not in types
+            assert len(submits) == 2
+            async with httpx.AsyncClient(base_url=sim.url) as http:
+                assert command.prompt_id in (await http.get("/history")).json()
+
+
 async def test_a_redelivered_command_does_not_submit_twice(nats_server: NatsServer, tmp_path: Path) -> None:
     with start_sim(tmp_path, demo_models=True, step_seconds=0.05) as sim:
         async with nats_client(nats_server.url) as nc:

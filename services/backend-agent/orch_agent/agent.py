@@ -625,9 +625,13 @@ class Agent:
         if stored is not None:
             await stored
 
-    async def _start_job(self, cmd: RunJob, *, check_server: bool) -> Awaitable[None] | None:
+    async def _start_job(self, cmd: RunJob, *, check_server: bool, wait_if_away: bool = True) -> Awaitable[None] | None:
         """`run_job`, except that `JobStarted` of a prompt submitted now is only sent: the awaitable returned is done
-        once JetStream has stored it (publishing it again if need be)."""
+        once JetStream has stored it (publishing it again if need be).
+
+        A submission the server refuses or drops at the connection (ComfyUI restarting, say) is made again, asking
+        the server first, once ComfyUI answers, if that happens before it would be declared unreachable: a restart
+        shorter than `unreachable_after_s` costs the job no attempt."""
         if cmd.prompt_id in self.runs or cmd.prompt_id in self._finished:
             log.info("%s already submitted here; nothing to do", cmd.command_id)
             return None
@@ -693,6 +697,9 @@ class Agent:
             return None
         except ComfyError as exc:
             self._drop_run(run)
+            if isinstance(exc, ComfyConnectionError) and wait_if_away and await self._answers_again():
+                self._finished.pop(cmd.prompt_id, None)  # submitted again, once the server says it lacks it
+                return await self._start_job(cmd, check_server=True, wait_if_away=False)
             self._abandoned.add(cmd.prompt_id)  # it may have been queued after all: cleaned up on reconnect
             reason = FailureReason.BACKEND_LOST
             if not isinstance(exc, ComfyConnectionError | ComfyTimeout):
@@ -713,6 +720,22 @@ class Agent:
         sent = await self._publish_soon(run, started)  # first of the attempt's events on the wire
         run.started.set()
         return self._stored(started, sent)
+
+    async def _answers_again(self) -> bool:
+        """After a request the server refused or dropped: True once ComfyUI answers again; False if it is declared
+        unreachable (or this agent stops) first, or stays silent for as long as that would take."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2 * self.settings.unreachable_after_s + 0.5
+        delay = 0.05
+        while not self._unreachable and not self._stopping.is_set() and loop.time() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            try:
+                await self.hot.system_stats()
+            except ComfyError:
+                continue
+            return not self._unreachable
+        return False
 
     async def _prepare_prompt(self, cmd: RunJob) -> dict[str, Any]:
         """The command's prompt with every input artifact uploaded to ComfyUI (unless already there) and patched in.
